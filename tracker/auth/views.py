@@ -1,0 +1,89 @@
+"""Log in and out, the profile page, and the language switch."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required, login_user, logout_user
+
+from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm
+from tracker.errors import ValidationFailed
+from tracker.extensions import db
+from tracker.i18n import SUPPORTED
+from tracker.org import services as org
+from tracker.org.models import User
+from tracker.viewutils import clock, form_errors
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("tasks.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Username and password; inactive users and wrong passwords get the same answer."""
+    if current_user.is_authenticated:
+        return redirect(url_for("tasks.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(sa.select(User).where(User.username == form.username.data.strip()))
+        if user is None or not user.check_password(form.password.data) or not user.active:
+            form.password.errors.append(_l("Wrong username or password."))
+        else:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash(_l("You have logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/language/<code>", methods=["POST"])
+def set_language(code: str):
+    """Header switch: stored on the user when logged in, in the session otherwise."""
+    if code not in SUPPORTED:
+        code = "zh_CN"
+    if current_user.is_authenticated:
+        org.set_preferences(current_user, clock(), language=code)
+        db.session.commit()
+    session["language"] = code
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    """Language, weekly digest choice and password."""
+    prefs = PreferencesForm(prefix="prefs", obj=current_user)
+    password = PasswordForm(prefix="pw")
+    if request.method == "POST" and request.form.get("which") == "prefs" and prefs.validate_on_submit():
+        org.set_preferences(current_user, clock(), language=prefs.language.data,
+                            weekly_digest=prefs.weekly_digest.data)
+        db.session.commit()
+        session["language"] = current_user.language
+        flash(_l("Your preferences are saved."), "success")
+        return redirect(url_for("auth.profile"))
+    if request.method == "POST" and request.form.get("which") == "password" and password.validate_on_submit():
+        try:
+            org.change_password(current_user, clock(), current=password.current.data,
+                                new=password.new.data, confirm=password.confirm.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            form_errors(password, exc)
+        else:
+            db.session.commit()
+            flash(_l("Your password is changed."), "success")
+            return redirect(url_for("auth.profile"))
+    return render_template("auth/profile.html", prefs=prefs, password=password)

@@ -1,0 +1,77 @@
+"""Configuration defaults; overridden by instance/config.py and then by the environment."""
+
+import os
+
+# Settings whose values are read from the environment, with the type to coerce to.
+ENV_SETTINGS: dict[str, type] = {
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    "TIMEZONE": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USE_TLS": bool,
+    "MAIL_USE_SSL": bool,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_DEFAULT_SENDER": str,
+    "DUE_SOON_DAYS": int,
+    "ESCALATE_AFTER_DAYS": int,
+    "WEEKLY_DIGEST_CRON": str,
+    "SCHEDULER_ENABLED": bool,
+    "UPLOAD_MAX_MB": int,
+    "BASE_URL": str,
+    "ALLOW_SELF_VERIFY": bool,
+    "EVIDENCE_REQUIRED_ON_SUBMIT": bool,
+    "PER_PAGE": int,
+}
+
+DEFAULTS = {
+    "SECRET_KEY": "dev-only-change-me",
+    "DATABASE_URL": None,  # filled in from the instance path
+    "TIMEZONE": "Asia/Shanghai",
+    "MAIL_SERVER": "",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    "MAIL_DEFAULT_SENDER": "tracker@localhost",
+    "DUE_SOON_DAYS": 3,
+    "ESCALATE_AFTER_DAYS": 7,
+    "WEEKLY_DIGEST_CRON": "0 9 * * mon",
+    "SCHEDULER_ENABLED": False,
+    "UPLOAD_MAX_MB": 20,
+    "BASE_URL": "http://127.0.0.1:5000",
+    "ALLOW_SELF_VERIFY": False,
+    "EVIDENCE_REQUIRED_ON_SUBMIT": False,
+    "PER_PAGE": 50,
+    # Evidence types people actually attach: scans, photos, office documents, archives.
+    "UPLOAD_EXTENSIONS": {
+        "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et", "ofd",
+        "txt", "csv", "jpg", "jpeg", "png", "gif", "bmp", "zip", "rar", "7z",
+    },
+    "BABEL_DEFAULT_LOCALE": "zh_CN",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "LANGUAGES": {"zh_CN": "中文", "en": "English"},
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # A fixed "now" (ISO datetime) for demos and tests; None means the real clock.
+    "NOW": None,
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def from_environment() -> dict:
+    """Read the known settings from the environment, coerced to their types."""
+    found = {}
+    for name, kind in ENV_SETTINGS.items():
+        raw = os.environ.get(name)
+        if raw is None or raw == "":
+            continue
+        if kind is bool:
+            found[name] = raw.strip().lower() in _TRUE
+        elif kind is int:
+            found[name] = int(raw)
+        else:
+            found[name] = raw
+    return found

@@ -1,0 +1,20 @@
+"""Every model in one namespace, for Alembic autogenerate and for convenience in tests."""
+
+from tracker.audit.models import AuditEvent
+from tracker.org.models import Unit, User
+from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
+from tracker.tasks.models import Evidence, Extension, Progress, Task
+
+__all__ = [
+    "AuditEvent",
+    "Category",
+    "Evidence",
+    "Extension",
+    "Problem",
+    "Progress",
+    "Source",
+    "Task",
+    "Unit",
+    "User",
+    "problem_cooperating_units",
+]

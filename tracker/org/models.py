@@ -1,0 +1,92 @@
+"""Organisation: the unit tree and the people in it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from tracker.clock import utcnow
+from tracker.enums import Role, enum_column
+from tracker.extensions import db
+
+
+class Unit(db.Model):
+    """An organisational unit. `path` ("/1/4/9/") makes a subtree one indexed prefix match."""
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    parent_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    path: Mapped[str] = mapped_column(sa.String(255), default="/", index=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    parent: Mapped[Optional[Unit]] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Unit]] = relationship(back_populates="parent", order_by="Unit.sort_order")
+
+    __table_args__ = (sa.CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 2
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.code}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    email: Mapped[Optional[str]] = mapped_column(sa.String(254))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(enum_column(Role), index=True)
+    unit_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    language: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
+    active: Mapped[bool] = mapped_column(default=True)
+    weekly_digest: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    unit: Mapped[Optional[Unit]] = relationship()
+
+    __table_args__ = (
+        # Everyone but an admin belongs to a unit: scope is computed from it.
+        sa.CheckConstraint("role = 'admin' OR unit_id IS NOT NULL", name="unit_unless_admin"),
+        sa.CheckConstraint("language IN ('zh_CN', 'en')", name="language"),
+    )
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    def __repr__(self) -> str:
+        return f"<User {self.username}>"
+
+    def __str__(self) -> str:
+        return self.name

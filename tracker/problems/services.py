@@ -1,0 +1,220 @@
+"""Rules for problems (问题清单/责任清单), sources and categories."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from tracker import scope
+from tracker.audit import services as audit
+from tracker.clock import Clock
+from tracker.enums import Role, SourceKind
+from tracker.errors import PermissionDenied, ValidationFailed
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Category, Problem, Source
+from tracker.tasks.services import MAX_TEXT, check_version
+
+PROBLEM_FIELDS = (
+    "number", "description", "category_id", "source_id", "unit_id", "found_on",
+    "responsible_leader_id", "lead_unit_id", "responsible_person_id", "cooperating_unit_ids",
+)
+
+
+def next_number(clock: Clock) -> str:
+    """The next free number of the year, e.g. "2026-007"."""
+    prefix = f"{clock.today().year}-"
+    existing = db.session.scalars(sa.select(Problem.number).where(Problem.number.startswith(prefix)))
+    highest = max((int(n[len(prefix):]) for n in existing if n[len(prefix):].isdigit()), default=0)
+    return f"{prefix}{highest + 1:03d}"
+
+
+def _validate(actor: User, clock: Clock, data: dict, problem: Problem | None) -> dict:
+    errors: dict = {}
+
+    def err(field, message):
+        errors.setdefault(field, []).append(message)
+
+    number = (data.get("number") or "").strip()
+    if len(number) > 40:
+        err("number", _l("At most %(n)s characters.", n=40))
+    elif number:
+        clash = db.session.scalar(sa.select(Problem.id).where(Problem.number == number))
+        if clash and (problem is None or clash != problem.id):
+            err("number", _l("Number %(number)s is already used.", number=number))
+    description = (data.get("description") or "").strip()
+    if not description:
+        err("description", _l("Describe the problem."))
+    elif len(description) > MAX_TEXT:
+        err("description", _l("At most %(n)s characters.", n=MAX_TEXT))
+    if data.get("category") is None:
+        err("category", _l("Choose a category."))
+    source = data.get("source")
+    if source is None:
+        err("source", _l("Choose where the problem came from."))
+    unit = data.get("unit")
+    if unit is None:
+        err("unit", _l("Choose the unit where the problem was found."))
+    elif not scope.manages(actor, unit):
+        err("unit", _l("This unit is outside your scope."))
+    lead = data.get("lead_unit")
+    if lead is None:
+        err("lead_unit", _l("Choose the lead unit."))
+    found_on = data.get("found_on")
+    if found_on is None:
+        err("found_on", _l("Give the date the problem was found."))
+    elif found_on > clock.today():
+        err("found_on", _l("The date found cannot be in the future."))
+    for field in ("responsible_leader", "responsible_person"):
+        person = data.get(field)
+        if person is not None and not person.active:
+            err(field, _l("%(name)s is deactivated.", name=person.name))
+    leader = data.get("responsible_leader")
+    if leader is not None and leader.role == Role.STAFF:
+        err("responsible_leader", _l("The responsible leader must be a manager or a leader."))
+    if lead is not None and lead in (data.get("cooperating_units") or []):
+        err("cooperating_units", _l("The lead unit cannot also be a cooperating unit."))
+    return errors
+
+
+def _apply(problem: Problem, data: dict, clock: Clock) -> None:
+    problem.number = (data.get("number") or "").strip() or problem.number or next_number(clock)
+    problem.description = data["description"].strip()
+    problem.category = data["category"]
+    problem.source = data["source"]
+    problem.unit = data["unit"]
+    problem.lead_unit = data["lead_unit"]
+    problem.found_on = data["found_on"]
+    problem.responsible_leader = data.get("responsible_leader")
+    problem.responsible_person = data.get("responsible_person")
+    problem.cooperating_units = list(data.get("cooperating_units") or [])
+
+
+def _snapshot(problem: Problem) -> dict:
+    snap = audit.snapshot(problem, PROBLEM_FIELDS[:-1])
+    snap["cooperating_unit_ids"] = sorted(u.id for u in problem.cooperating_units)
+    return snap
+
+
+def create_problem(actor: User, clock: Clock, **data) -> Problem:
+    """Record a problem with its responsibility fields.
+
+    `data`: number (optional, generated), description, category, source, unit, lead_unit,
+    found_on, responsible_leader, responsible_person, cooperating_units.
+    """
+    if not scope.can_create_problems(actor):
+        raise PermissionDenied(_l("Only managers may record problems."))
+    errors = _validate(actor, clock, data, None)
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    problem = Problem(created_at=clock.now(), created_by_id=actor.id)
+    _apply(problem, data, clock)
+    db.session.add(problem)
+    db.session.flush()
+    audit.record(actor, clock, "problem.create", problem, after=_snapshot(problem), problem_id=problem.id)
+    return problem
+
+
+def update_problem(problem: Problem, actor: User, clock: Clock, *, expected_version: int | None,
+                   **data) -> Problem:
+    """Edit a problem and its responsibility fields."""
+    if not scope.can_edit_problem(actor, problem):
+        raise PermissionDenied(_l("Only a manager of this problem's unit may edit it."))
+    check_version(problem, expected_version)
+    errors = _validate(actor, clock, data, problem)
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    before = _snapshot(problem)
+    _apply(problem, data, clock)
+    db.session.flush()
+    old, new = audit.changed(before, _snapshot(problem))
+    if new:
+        audit.record(actor, clock, "problem.update", problem, before=old, after=new, problem_id=problem.id)
+    return problem
+
+
+# --- sources and categories ---------------------------------------------------------------------
+
+
+def save_source(actor: User, clock: Clock, *, name: str, kind: SourceKind | str | None, unit: Unit | None,
+                held_on: date | None, source: Source | None = None) -> Source:
+    """Create or edit a problem source (inspection, meeting, audit…)."""
+    if actor.role not in (Role.ADMIN, Role.MANAGER):
+        raise PermissionDenied(_l("Only managers may record sources."))
+    errors: dict = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = [_l("Name is required.")]
+    elif len(name) > 200:
+        errors["name"] = [_l("At most %(n)s characters.", n=200)]
+    try:
+        kind = SourceKind(kind)
+    except ValueError:
+        errors["kind"] = [_l("Choose a kind.")]
+    if unit is None:
+        errors["unit"] = [_l("Choose a unit.")]
+    elif not scope.manages(actor, unit):
+        errors["unit"] = [_l("This unit is outside your scope.")]
+    if source is not None and not scope.manages(actor, source.unit):
+        raise PermissionDenied(_l("This source belongs to a unit outside your scope."))
+    if held_on is None:
+        errors["held_on"] = [_l("Give the date.")]
+    elif held_on > clock.today():
+        errors["held_on"] = [_l("The date cannot be in the future.")]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    fields = ("name", "kind", "unit_id", "held_on")
+    before = audit.snapshot(source, fields) if source else {}
+    if source is None:
+        source = Source(created_at=clock.now())
+        db.session.add(source)
+    source.name, source.kind, source.unit_id, source.held_on = name, kind, unit.id, held_on
+    db.session.flush()
+    old, new = audit.changed(before, audit.snapshot(source, fields))
+    audit.record(actor, clock, "source.update" if before else "source.create", source, before=old, after=new)
+    return source
+
+
+def save_category(actor: User, clock: Clock, *, name: str, sort_order: int = 0, active: bool = True,
+                  category: Category | None = None) -> Category:
+    """Admins maintain the category list; a used category is deactivated, never deleted."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied(_l("Only administrators may change categories."))
+    name = (name or "").strip()
+    errors: dict = {}
+    if not name:
+        errors["name"] = [_l("Name is required.")]
+    elif len(name) > 60:
+        errors["name"] = [_l("At most %(n)s characters.", n=60)]
+    else:
+        clash = db.session.scalar(sa.select(Category.id).where(Category.name == name))
+        if clash and (category is None or clash != category.id):
+            errors["name"] = [_l("This category already exists.")]
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    fields = ("name", "sort_order", "active")
+    before = audit.snapshot(category, fields) if category else {}
+    if category is None:
+        category = Category()
+        db.session.add(category)
+    category.name, category.sort_order, category.active = name, int(sort_order or 0), bool(active)
+    db.session.flush()
+    old, new = audit.changed(before, audit.snapshot(category, fields))
+    audit.record(actor, clock, "category.update" if before else "category.create", category,
+                 before=old, after=new)
+    return category
+
+
+DEFAULT_CATEGORIES = ("政治建设", "思想建设", "组织建设", "作风建设", "纪律建设", "制度建设",
+                      "意识形态", "党风廉政", "业务工作")
+
+
+def seed_categories() -> None:
+    """The seeded category list of DESIGN §2, added once to an empty table."""
+    if db.session.scalar(sa.select(sa.func.count(Category.id))):
+        return
+    for i, name in enumerate(DEFAULT_CATEGORIES):
+        db.session.add(Category(name=name, sort_order=i))
+    db.session.flush()

@@ -1,0 +1,190 @@
+"""Rectification list (整改清单): measures, their progress, evidence and extension requests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.clock import utcnow
+from tracker.enums import (
+    OPEN_STATES,
+    OVERDUE_STATES,
+    ExtensionState,
+    Light,
+    TaskState,
+    TaskType,
+    enum_column,
+)
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Problem
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    problem_id: Mapped[int] = mapped_column(sa.ForeignKey("problems.id", ondelete="CASCADE"), index=True)
+    measure: Mapped[str] = mapped_column(sa.Text)
+    target: Mapped[Optional[str]] = mapped_column(sa.Text)
+    type: Mapped[TaskType] = mapped_column(enum_column(TaskType), default=TaskType.DEADLINE)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    # Ongoing (长期坚持) measures may have no deadline, only a review date.
+    deadline: Mapped[Optional[date]] = mapped_column(sa.Date, index=True)
+    original_deadline: Mapped[Optional[date]] = mapped_column(sa.Date)
+    state: Mapped[TaskState] = mapped_column(enum_column(TaskState), default=TaskState.ASSIGNED, index=True)
+    result: Mapped[Optional[str]] = mapped_column(sa.Text)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    started_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    submitted_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    submitted_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    closed_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True), index=True)
+    # The local date of close-out, so "closed on time" compares dates in TIMEZONE.
+    closed_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    closed_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    cancelled_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+
+    problem: Mapped[Problem] = relationship(back_populates="tasks")
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    unit: Mapped[Unit] = relationship()
+    submitted_by: Mapped[Optional[User]] = relationship(foreign_keys=[submitted_by_id])
+    closed_by: Mapped[Optional[User]] = relationship(foreign_keys=[closed_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.CheckConstraint("type = 'ongoing' OR deadline IS NOT NULL", name="deadline_unless_ongoing"),
+        sa.CheckConstraint("state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_date"),
+        sa.CheckConstraint("state <> 'submitted' OR result IS NOT NULL", name="submitted_has_result"),
+        sa.Index("ix_tasks_state_deadline", "state", "deadline"),
+        sa.Index("ix_tasks_owner_state", "owner_id", "state"),
+        sa.Index("ix_tasks_unit_state", "unit_id", "state"),
+    )
+
+    # --- derived rules: one definition for Python objects and for SQL -------------------
+
+    @classmethod
+    def overdue_clause(cls, today: date):
+        """SQL for "overdue on `today`": deadline passed, owner still working, not ongoing."""
+        return sa.and_(
+            cls.deadline < today,
+            cls.state.in_(OVERDUE_STATES),
+            cls.type != TaskType.ONGOING,
+        )
+
+    @classmethod
+    def due_soon_clause(cls, today: date, due_soon_days: int):
+        """SQL for the yellow light: open, not overdue, deadline within `due_soon_days`."""
+        return sa.and_(
+            cls.state.in_(OPEN_STATES),
+            cls.type != TaskType.ONGOING,
+            cls.deadline <= today + timedelta(days=due_soon_days),
+            sa.not_(cls.overdue_clause(today)),
+        )
+
+    def is_overdue(self, today: date) -> bool:
+        return (
+            self.deadline is not None
+            and self.deadline < today
+            and self.state in OVERDUE_STATES
+            and self.type != TaskType.ONGOING
+        )
+
+    def days_overdue(self, today: date) -> int:
+        return (today - self.deadline).days if self.is_overdue(today) else 0
+
+    def light(self, today: date, due_soon_days: int) -> Light | None:
+        """Traffic light (红黄绿灯) of an open task; None once closed or cancelled."""
+        if self.state not in OPEN_STATES:
+            return None
+        if self.is_overdue(today):
+            return Light.RED
+        if (
+            self.type != TaskType.ONGOING
+            and self.deadline is not None
+            and self.deadline <= today + timedelta(days=due_soon_days)
+        ):
+            return Light.YELLOW
+        return Light.GREEN
+
+    @property
+    def closed_late(self) -> bool:
+        return (
+            self.state == TaskState.CLOSED
+            and self.deadline is not None
+            and self.closed_on is not None
+            and self.closed_on > self.deadline
+        )
+
+    def __str__(self) -> str:
+        return f"#{self.id}"
+
+
+class Progress(db.Model):
+    """A dated progress note (整改进展)."""
+
+    __tablename__ = "progress"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    author: Mapped[User] = relationship()
+    evidence: Mapped[list[Evidence]] = relationship(back_populates="progress", order_by="Evidence.id")
+
+
+class Evidence(db.Model):
+    """An uploaded file (佐证材料); bytes live under instance/uploads, never in static."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    progress_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("progress.id", ondelete="SET NULL"), index=True
+    )
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    content_type: Mapped[str] = mapped_column(sa.String(120))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    progress: Mapped[Optional[Progress]] = relationship(back_populates="evidence")
+    uploaded_by: Mapped[User] = relationship()
+
+    __table_args__ = (sa.CheckConstraint("size >= 0", name="size"),)
+
+
+class Extension(db.Model):
+    """A request to move a task's deadline (延期申请) and its decision."""
+
+    __tablename__ = "extensions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    old_deadline: Mapped[date] = mapped_column(sa.Date)
+    new_deadline: Mapped[date] = mapped_column(sa.Date)
+    state: Mapped[ExtensionState] = mapped_column(
+        enum_column(ExtensionState), default=ExtensionState.PENDING, index=True
+    )
+    decided_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    decision_comment: Mapped[Optional[str]] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    task: Mapped[Task] = relationship()
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
+
+    __table_args__ = (sa.CheckConstraint("new_deadline > old_deadline", name="later_deadline"),)

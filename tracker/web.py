@@ -1,0 +1,141 @@
+"""Wiring: extensions, blueprints, error handlers, template helpers, commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, flash, g, redirect, render_template, request, url_for
+from flask_babel import format_date, format_datetime
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from tracker import i18n
+from tracker import models as _models  # noqa: F401  (every table known to Alembic)
+from tracker.clock import current_clock
+from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
+from tracker.errors import ServiceError
+from tracker.extensions import babel, csrf, db, login_manager, migrate
+from tracker.tasks import evidence
+
+
+def init_app(app: Flask) -> None:
+    root = Path(__file__).resolve().parent.parent
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(root / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "warning"
+
+    from tracker import cli
+    from tracker.admin.views import bp as admin_bp
+    from tracker.auth.views import bp as auth_bp
+    from tracker.problems.views import bp as problems_bp
+    from tracker.tasks.views import bp as tasks_bp
+
+    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp):
+        app.register_blueprint(blueprint)
+    cli.init_app(app)
+    _register_error_handlers(app)
+    _register_template_helpers(app)
+
+    @app.teardown_appcontext
+    def discard_uncommitted_files(exc):
+        # Evidence written by a request whose transaction never committed is removed.
+        names = db.session.info.pop("written_files", None) if db.session.registry.has() else None
+        if names:
+            evidence.discard(names)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; frame-ancestors 'none'",
+        )
+        return response
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    @event.listens_for(Session, "after_commit")
+    def _files_committed(session):
+        session.info.pop("written_files", None)
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    from tracker.org.models import User
+
+    return db.session.get(User, int(user_id), options=[joinedload(User.unit)])
+
+
+def _register_error_handlers(app: Flask) -> None:
+    def back():
+        target = request.referrer
+        if target and target.startswith(request.host_url):
+            return redirect(target)
+        return redirect(url_for("tasks.home"))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        flash(_l("The form expired or was sent from elsewhere. Please try again."), "danger")
+        return back()
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc):
+        flash(_l("The upload is too large (at most %(mb)s MB per file).", mb=app.config["UPLOAD_MAX_MB"]),
+              "danger")
+        return back()
+
+    @app.errorhandler(StaleDataError)
+    def stale(exc):
+        db.session.rollback()
+        flash(_l("Someone else changed this item after you opened it. Reload the page and try again."),
+              "danger")
+        return back()
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc):
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return back()
+
+    for code in (403, 404, 405, 500):
+        app.register_error_handler(code, lambda exc, code=code: (
+            render_template("errors.html", code=code), code))
+
+
+def _register_template_helpers(app: Flask) -> None:
+    @app.context_processor
+    def inject():
+        clock = g.get("clock") or current_clock()
+        g.clock = clock
+        return {
+            "today": clock.today(),
+            "due_soon_days": app.config["DUE_SOON_DAYS"],
+            "languages": app.config["LANGUAGES"],
+            "current_locale": i18n.select_locale(),
+            "Role": Role,
+            "TaskState": TaskState,
+            "TaskType": TaskType,
+            "ProblemState": ProblemState,
+            "ExtensionState": ExtensionState,
+            "SourceKind": SourceKind,
+            "Light": Light,
+        }
+
+    app.jinja_env.filters["date"] = lambda d, fmt="yyyy-MM-dd": format_date(d, fmt) if d else ""
+    app.jinja_env.filters["datetime"] = (
+        lambda d, fmt="yyyy-MM-dd HH:mm": format_datetime(d, fmt) if d else ""
+    )
+    app.jinja_env.globals["current_user"] = current_user
