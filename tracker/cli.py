@@ -79,5 +79,8 @@ def seed_command():
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_user_command, demo_command, seed_command):
+    from tracker.ledger.cli import commands as ledger_commands
+    from tracker.reports.cli import commands as report_commands
+
+    for command in (create_user_command, demo_command, seed_command, *ledger_commands, *report_commands):
         app.cli.add_command(command)

@@ -1,8 +1,12 @@
-"""Locale choice: the user's setting, then the session (login page switch), then the browser."""
+"""Locale choice: the user's setting, then the session (the header switch), then zh_CN.
+
+The browser's Accept-Language is deliberately ignored: the product's default is Chinese,
+and many office PCs run English-language browsers.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, request, session
+from flask import current_app, session
 from flask_login import current_user
 
 SUPPORTED = ("zh_CN", "en")
@@ -14,7 +18,7 @@ def select_locale() -> str:
     chosen = session.get("language")
     if chosen in SUPPORTED:
         return chosen
-    return request.accept_languages.best_match(SUPPORTED) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_timezone() -> str:

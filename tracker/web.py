@@ -36,10 +36,12 @@ def init_app(app: Flask) -> None:
     from tracker import cli
     from tracker.admin.views import bp as admin_bp
     from tracker.auth.views import bp as auth_bp
+    from tracker.ledger.views import bp as ledger_bp
     from tracker.problems.views import bp as problems_bp
+    from tracker.reports.views import bp as reports_bp
     from tracker.tasks.views import bp as tasks_bp
 
-    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp):
+    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
     _register_error_handlers(app)
