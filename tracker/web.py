@@ -38,12 +38,15 @@ def init_app(app: Flask) -> None:
     from tracker.auth.views import bp as auth_bp
     from tracker.ledger.views import bp as ledger_bp
     from tracker.problems.views import bp as problems_bp
+    from tracker.reminders import scheduler
+    from tracker.reminders.views import bp as reminders_bp
     from tracker.reports.views import bp as reports_bp
     from tracker.tasks.views import bp as tasks_bp
 
-    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp):
+    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
+    scheduler.init_app(app)
     _register_error_handlers(app)
     _register_template_helpers(app)
 
