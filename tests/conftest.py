@@ -57,6 +57,7 @@ def app(backend, tmp_path):
         "WTF_CSRF_ENABLED": False,
         "NOW": NOW,
         "SERVER_NAME": "localhost",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast; the real default is scrypt
     })
     del os.environ["TRACKER_INSTANCE_PATH"]
     with app.app_context():
