@@ -11,8 +11,10 @@ import re
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
+from flask import g
 
 from tracker import create_app
 from tracker.clock import Clock
@@ -60,6 +62,14 @@ def app(backend, tmp_path):
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast; the real default is scrypt
     })
     del os.environ["TRACKER_INSTANCE_PATH"]
+
+    @app.before_request
+    def fresh_request_globals():
+        # The fixture keeps one app context open for the whole test, so requests share `g`;
+        # forget what a previous request cached there (user, locale, clock), as a server would.
+        for name in ("_login_user", "clock"):
+            g.pop(name, None)
+        flask_babel.refresh()
     with app.app_context():
         if backend == "postgresql":
             _truncate_postgres()

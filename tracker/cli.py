@@ -57,16 +57,24 @@ def demo_command(now, if_empty):
     from tracker import demo
     from tracker.org.models import Unit
 
+    def echo_logins(title, logins):
+        click.echo(title)
+        for username, password, role, unit in logins:
+            click.echo(f"  {username:<12} {password:<14} {role:<8} {unit}")
+
     if db.session.scalar(sa.select(sa.func.count(Unit.id))):
         if if_empty:
-            click.echo("The database already has data; demo data not loaded.")
+            if demo.demo_loaded():
+                # `make run` on an existing demo database still tells people how to log in.
+                echo_logins("Demo data already loaded. Logins (username / password, unless changed since):",
+                            demo.DEMO_LOGINS)
+            else:
+                click.echo("The database already has data; demo data not loaded.")
             return
         raise click.ClickException("The database is not empty; the demo loads into an empty database only.")
     logins = demo.load_demo(_clock(now))
     db.session.commit()
-    click.echo("Demo data loaded. Logins (username / password):")
-    for username, password, role, unit in logins:
-        click.echo(f"  {username:<12} {password:<14} {role:<8} {unit}")
+    echo_logins("Demo data loaded. Logins (username / password):", logins)
 
 
 @click.command("seed")
@@ -80,7 +88,9 @@ def seed_command():
 
 def init_app(app: Flask) -> None:
     from tracker.ledger.cli import commands as ledger_commands
+    from tracker.reminders.cli import commands as reminder_commands
     from tracker.reports.cli import commands as report_commands
 
-    for command in (create_user_command, demo_command, seed_command, *ledger_commands, *report_commands):
+    for command in (create_user_command, demo_command, seed_command, *ledger_commands, *report_commands,
+                    *reminder_commands):
         app.cli.add_command(command)

@@ -207,6 +207,31 @@ def save_category(actor: User, clock: Clock, *, name: str, sort_order: int = 0, 
     return category
 
 
+def delete_source(actor: User, clock: Clock, source: Source) -> None:
+    """Remove a source recorded by mistake; one that problems came from is kept."""
+    if not scope.manages(actor, source.unit):
+        raise PermissionDenied(_l("This source belongs to a unit outside your scope."))
+    if db.session.scalar(sa.select(sa.exists().where(Problem.source_id == source.id))):
+        raise ValidationFailed(_l("Problems were recorded from %(name)s; it cannot be deleted.",
+                                  name=source.name))
+    audit.record(actor, clock, "source.delete", source,
+                 before=audit.snapshot(source, ("name", "kind", "unit_id", "held_on")))
+    db.session.delete(source)
+    db.session.flush()
+
+
+def delete_category(actor: User, clock: Clock, category: Category) -> None:
+    """Remove an unused category; a used one must be deactivated instead, so old problems keep it."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied(_l("Only administrators may change categories."))
+    if db.session.scalar(sa.select(sa.exists().where(Problem.category_id == category.id))):
+        raise ValidationFailed(_l("%(name)s is used by problems; deactivate it instead.", name=category.name))
+    audit.record(actor, clock, "category.delete", category,
+                 before=audit.snapshot(category, ("name", "sort_order", "active")))
+    db.session.delete(category)
+    db.session.flush()
+
+
 DEFAULT_CATEGORIES = ("政治建设", "思想建设", "组织建设", "作风建设", "纪律建设", "制度建设",
                       "意识形态", "党风廉政", "业务工作")
 

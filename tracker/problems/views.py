@@ -1,18 +1,329 @@
-"""Placeholder routes; replaced by the full views."""
+"""Problem list (问题清单), responsibility list (责任清单), the problem page, recording and editing."""
 
-from flask import Blueprint
-from flask_login import login_required
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.routing import BuildError
+
+from tracker import scope
+from tracker.enums import ProblemState, Role, SourceKind, TaskType
+from tracker.errors import StaleVersion, ValidationFailed
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems import services as problems
+from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
+from tracker.problems.models import Category, Problem, Source
+from tracker.problems.queries import (
+    MAX_ID,
+    REFERENCE_FIELDS,
+    ProblemFilters,
+    history_names,
+    parse_sort,
+    problem_history,
+    problem_query,
+    task_counts,
+    visible_tasks,
+)
+from tracker.tasks import services as tasks
+from tracker.tasks.models import Task
+from tracker.viewutils import clock, form_errors, get_problem_or_404, paginate, roles_required, scoped_users
 
 bp = Blueprint("problems", __name__)
+
+FIELD_LABELS = {
+    "number": _l("Number"), "description": _l("Problem description"), "category_id": _l("Category"),
+    "source_id": _l("Source"), "unit_id": _l("Unit where found"), "found_on": _l("Date found"),
+    "responsible_leader_id": _l("Responsible leader"), "lead_unit_id": _l("Lead unit"),
+    "responsible_person_id": _l("Responsible person"), "cooperating_unit_ids": _l("Cooperating units"),
+}
+
+
+@bp.context_processor
+def helpers():
+    return {"task_url": task_url, "new_source_url": f"{request.script_root}/sources/new"}
+
+
+def task_url(task_id: int) -> str:
+    """The task page; a plain path while the tasks blueprint does not offer it yet."""
+    try:
+        return url_for("tasks.task_detail", task_id=task_id)
+    except BuildError:
+        return f"{request.script_root}/tasks/{task_id}"
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+def _filter_options(with_leaders: bool = False) -> dict:
+    """What the filter bar offers: the actor's units and sources, every category (old ones too)."""
+    actor = current_user
+    units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
+    sources = db.session.scalars(_scoped_sources(actor)).all()
+    categories = db.session.scalars(sa.select(Category).order_by(Category.sort_order, Category.name)).all()
+    leaders = scoped_users(actor, (Role.MANAGER, Role.VIEWER), active_only=False) if with_leaders else []
+    return {"units": units, "sources": sources, "categories": categories, "leaders": leaders,
+            "states": ProblemState, "kinds": SourceKind}
+
+
+def _scoped_sources(actor):
+    stmt = sa.select(Source).order_by(Source.held_on.desc(), Source.id.desc())
+    if actor.role != Role.ADMIN:
+        stmt = stmt.join(Unit, Source.unit_id == Unit.id).where(scope.unit_clause(actor))
+    return stmt
+
+
+def _list_page(*options):
+    filters = ProblemFilters.from_args(request.args)
+    sort = request.args.get("sort")
+    stmt = problem_query(current_user, clock(), filters, sort).options(*options)
+    return filters, parse_sort(sort), paginate(stmt)
+
 
 @bp.route("/problems")
 @login_required
 def problem_list():
-    return "todo"
+    """问题清单: every problem in scope, filtered, sorted and paged, with its measures' progress."""
+    filters, sort, page = _list_page(
+        joinedload(Problem.category), joinedload(Problem.source), joinedload(Problem.unit)
+    )
+    counts = task_counts([p.id for p in page.items], clock().today())
+    return render_template("problems/list.html", page=page, counts=counts, filters=filters, sort=sort,
+                           options=_filter_options(), can_create=scope.can_create_problems(current_user))
 
 
 @bp.route("/responsibilities")
 @login_required
 def responsibility_list():
-    return "todo"
+    """责任清单: who answers for each problem, and the owners and deadlines of its measures."""
+    filters, sort, page = _list_page(
+        joinedload(Problem.lead_unit), joinedload(Problem.responsible_leader),
+        joinedload(Problem.responsible_person), selectinload(Problem.cooperating_units),
+        selectinload(Problem.tasks).selectinload(Task.owner),
+    )
+    return render_template("problems/responsibilities.html", page=page, filters=filters, sort=sort,
+                           options=_filter_options(with_leaders=True))
 
+
+# --- the problem page -----------------------------------------------------------------------------
+
+
+def _render_detail(problem: Problem, form: AddMeasureForm | None, status: int = 200):
+    events = problem_history(problem)
+    return render_template(
+        "problems/detail.html", problem=problem, measures=visible_tasks(problem, current_user),
+        form=form, can_edit=scope.can_edit_problem(current_user, problem), events=events,
+        names=history_names(events), field_labels=FIELD_LABELS,
+        ref_tables={f: m.__tablename__ for f, m in REFERENCE_FIELDS.items()},
+    ), status
+
+
+def _editable_problem_or_404(problem_id: int) -> Problem:
+    problem = get_problem_or_404(problem_id)
+    if not scope.can_edit_problem(current_user, problem):
+        abort(404)
+    return problem
+
+
+@bp.route("/problems/<int:problem_id>")
+@login_required
+def problem_detail(problem_id: int):
+    """One problem: its fields, responsibility, measures and history."""
+    problem = get_problem_or_404(
+        problem_id, joinedload(Problem.category), joinedload(Problem.source), joinedload(Problem.unit),
+        joinedload(Problem.lead_unit), joinedload(Problem.responsible_leader),
+        joinedload(Problem.responsible_person), selectinload(Problem.cooperating_units),
+    )
+    form = None
+    if scope.can_edit_problem(current_user, problem):
+        form = AddMeasureForm(formdata=None)
+        form.set_choices(*_measure_choices(current_user))
+    return _render_detail(problem, form)
+
+
+@bp.route("/problems/<int:problem_id>/measures", methods=["POST"])
+@login_required
+def add_measure(problem_id: int):
+    """Add one measure (整改措施) to an existing problem."""
+    problem = _editable_problem_or_404(problem_id)
+    form = AddMeasureForm()
+    form.set_choices(*_measure_choices(current_user))
+    if not form.validate_on_submit():
+        return _render_detail(problem, form, 422)
+    try:
+        task = tasks.create_task(problem, current_user, clock(), **_measure_data(form))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        form_errors(form, exc)
+        return _render_detail(problem, form, 422)
+    db.session.commit()
+    flash(_("Measure #%(id)s is added and assigned to %(name)s.", id=task.id, name=task.owner.name),
+          "success")
+    return redirect(url_for("problems.problem_detail", problem_id=problem.id))
+
+
+# --- recording and editing ------------------------------------------------------------------------
+
+
+def _get(model, obj_id):
+    if obj_id is None or not 0 < obj_id <= MAX_ID:
+        return None
+    return db.session.get(model, obj_id)
+
+
+def _unit_choices(units: list[Unit]) -> list[tuple[int, str]]:
+    """Units indented by their depth below the highest one offered, so the tree shows."""
+    top = min((u.depth for u in units), default=0)
+    return [(u.id, "\u3000" * max(u.depth - top, 0) + u.name) for u in units]
+
+
+def _user_label(user: User) -> str:
+    return f"{user.name}（{user.unit.name}）" if user.unit else user.name
+
+
+def _with_current(objects: list, *current) -> list:
+    """Keep a stored value selectable on edit even when it is no longer offered (inactive, out of scope)."""
+    known = {o.id for o in objects}
+    return objects + [c for c in current if c is not None and c.id not in known]
+
+
+def _problem_choices(form: ProblemForm, actor: User, problem: Problem | None = None) -> None:
+    p = problem
+    blank = [(NONE, _("— choose —"))]
+    categories = db.session.scalars(
+        sa.select(Category).where(Category.active.is_(True)).order_by(Category.sort_order, Category.name)
+    ).all()
+    sources = db.session.scalars(_scoped_sources(actor)).all()
+    units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
+    leaders = scoped_users(actor, (Role.MANAGER, Role.VIEWER))
+    people = scoped_users(actor, (Role.MANAGER, Role.STAFF))
+    current_units = [p.unit, p.lead_unit, *p.cooperating_units] if p else []
+    form.category.choices = blank + [(c.id, c.name) for c in _with_current(categories, p and p.category)]
+    form.source.choices = blank + [
+        (s.id, f"{s.held_on.isoformat()} {s.kind.label}·{s.name}")
+        for s in _with_current(sources, p and p.source)
+    ]
+    unit_choices = _unit_choices(_with_current(units, *current_units))
+    form.unit.choices = blank + unit_choices
+    form.lead_unit.choices = blank + unit_choices
+    form.cooperating_units.choices = unit_choices
+    form.responsible_leader.choices = [(NONE, "—")] + [
+        (u.id, _user_label(u)) for u in _with_current(leaders, p and p.responsible_leader)
+    ]
+    form.responsible_person.choices = [(NONE, "—")] + [
+        (u.id, _user_label(u)) for u in _with_current(people, p and p.responsible_person)
+    ]
+
+
+def _measure_choices(actor: User) -> tuple[list, list]:
+    blank = [(NONE, _("— choose —"))]
+    owners = scoped_users(actor, (Role.MANAGER, Role.STAFF))
+    units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
+    return blank + [(u.id, _user_label(u)) for u in owners], blank + _unit_choices(units)
+
+
+def _problem_data(form: ProblemForm) -> dict:
+    """The form's values as the service wants them: objects, not ids (unknown ids become None)."""
+    coop_ids = [i for i in form.cooperating_units.data or [] if 0 < i <= MAX_ID]
+    coop = db.session.scalars(sa.select(Unit).where(Unit.id.in_(coop_ids))).all() if coop_ids else []
+    return dict(
+        number=form.number.data, description=form.description.data,
+        category=_get(Category, form.category.data), source=_get(Source, form.source.data),
+        unit=_get(Unit, form.unit.data), found_on=form.found_on.data,
+        lead_unit=_get(Unit, form.lead_unit.data), cooperating_units=coop,
+        responsible_leader=_get(User, form.responsible_leader.data),
+        responsible_person=_get(User, form.responsible_person.data),
+    )
+
+
+def _measure_data(row) -> dict:
+    return dict(measure=row.measure.data, target=row.target.data, type=TaskType(row.type.data),
+                owner=_get(User, row.owner.data), unit=_get(Unit, row.unit.data), deadline=row.deadline.data)
+
+
+def _render_form(form: ProblemForm, problem: Problem | None = None, status: int = 200):
+    return render_template("problems/form.html", form=form, problem=problem), status
+
+
+def _create_with_measures(form: ProblemCreateForm) -> Problem | None:
+    """The problem and every filled measure row in one transaction; None (errors on the form) if any fails."""
+    try:
+        problem = problems.create_problem(current_user, clock(), **_problem_data(form))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        form_errors(form, exc)
+        return None
+    failed = False
+    for row in form.filled_measures():
+        try:
+            tasks.create_task(problem, current_user, clock(), **_measure_data(row))
+        except ValidationFailed as exc:
+            # Keep going so every row's errors show at once; nothing is kept (rollback below).
+            form_errors(row, exc)
+            failed = True
+    if failed:
+        db.session.rollback()
+        return None
+    return problem
+
+
+@bp.route("/problems/new", methods=["GET", "POST"])
+@login_required
+@roles_required(Role.ADMIN, Role.MANAGER)
+def problem_create():
+    """Record a problem with its responsibility fields and its measures (问题清单+责任清单+整改清单)."""
+    form = ProblemCreateForm()
+    adding_row = request.method == "POST" and "add_measure" in request.form
+    if adding_row and len(form.measures) < form.measures.max_entries:
+        form.measures.append_entry()
+    _problem_choices(form, current_user)
+    owners, units = _measure_choices(current_user)
+    for entry in form.measures:
+        entry.form.set_choices(owners, units)
+    if request.method == "GET":
+        form.found_on.data = clock().today()
+        return _render_form(form)
+    if adding_row:
+        # Another empty row, no validation yet: the form comes back as typed.
+        return _render_form(form)
+    if not form.validate_on_submit():
+        return _render_form(form, status=422)
+    problem = _create_with_measures(form)
+    if problem is None:
+        return _render_form(form, status=422)
+    db.session.commit()
+    flash(_("Problem %(number)s is recorded with %(n)s measure(s).", number=problem.number,
+            n=len(form.filled_measures())), "success")
+    return redirect(url_for("problems.problem_detail", problem_id=problem.id))
+
+
+@bp.route("/problems/<int:problem_id>/edit", methods=["GET", "POST"])
+@login_required
+def problem_edit(problem_id: int):
+    """Edit a problem and its responsibility fields; an edit made on an old copy is refused."""
+    problem = _editable_problem_or_404(problem_id)
+    form = ProblemForm()
+    _problem_choices(form, current_user, problem)
+    if request.method == "GET":
+        form.fill_from(problem)
+        return _render_form(form, problem)
+    if not form.validate_on_submit():
+        return _render_form(form, problem, 422)
+    try:
+        problems.update_problem(problem, current_user, clock(), expected_version=form.expected_version(),
+                                **_problem_data(form))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        form_errors(form, exc)
+        return _render_form(form, problem, 422)
+    except StaleVersion as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return _render_form(form, problem, 409)
+    db.session.commit()
+    flash(_("Problem %(number)s is saved.", number=problem.number), "success")
+    return redirect(url_for("problems.problem_detail", problem_id=problem.id))
