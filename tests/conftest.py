@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
@@ -15,6 +16,7 @@ import flask_babel
 import pytest
 import sqlalchemy as sa
 from flask import g
+from sqlalchemy.engine import Engine
 
 from tracker import create_app
 from tracker.clock import Clock
@@ -42,10 +44,25 @@ def backend(request):
     return request.param
 
 
-def _truncate_postgres():
-    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
-    db.session.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+def _empty_postgres():
+    # DELETE is ~20x faster than TRUNCATE on tiny tables; ids keep counting, tests never assume them.
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
     db.session.commit()
+
+
+def _no_fsync(dbapi_connection, _record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous = OFF")
+        dbapi_connection.execute("PRAGMA journal_mode = MEMORY")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_sqlite():
+    """Test databases are thrown away: skip the fsync of every commit."""
+    sa.event.listen(Engine, "connect", _no_fsync)
+    yield
+    sa.event.remove(Engine, "connect", _no_fsync)
 
 
 @pytest.fixture
@@ -72,7 +89,7 @@ def app(backend, tmp_path):
         flask_babel.refresh()
     with app.app_context():
         if backend == "postgresql":
-            _truncate_postgres()
+            _empty_postgres()
         else:
             db.create_all()
         from tracker.problems.services import seed_categories
@@ -120,8 +137,9 @@ class Factory:
         from tracker.org import services as org
 
         n = self._next()
-        return org.save_user(None, self.clock, username=username or f"user{n}", name=kw.pop("name", f"用户{n}"),
-                             role=role, unit=unit, password=kw.pop("password", PASSWORD),
+        return org.save_user(None, self.clock, username=username or f"user{n}",
+                             name=kw.pop("name", f"用户{n}"), role=role, unit=unit,
+                             password=kw.pop("password", PASSWORD),
                              email=kw.pop("email", f"user{n}@example.org"), **kw)
 
     def category(self):

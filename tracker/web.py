@@ -81,7 +81,9 @@ def init_app(app: Flask) -> None:
 def load_user(user_id: str):
     from tracker.org.models import User
 
-    return db.session.get(User, int(user_id), options=[joinedload(User.unit)])
+    user = db.session.get(User, int(user_id), options=[joinedload(User.unit)])
+    # A user deactivated while logged in loses the session at the next request.
+    return user if user is not None and user.active else None
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -13,6 +13,8 @@ from tracker.enums import Role
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.org.models import Unit, User
+from tracker.problems.models import Problem, Source, problem_cooperating_units
+from tracker.tasks.models import Task
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
@@ -78,6 +80,32 @@ def _move_subtree(old_path: str, new_path: str, unit_id: int) -> None:
     db.session.expire_all()
 
 
+def unit_in_use(unit: Unit) -> bool:
+    """True when anything refers to the unit: sub-units, users, sources, problems or measures."""
+    unit_refs = (
+        sa.select(Unit.id).where(Unit.parent_id == unit.id),
+        sa.select(User.id).where(User.unit_id == unit.id),
+        sa.select(Source.id).where(Source.unit_id == unit.id),
+        sa.select(Problem.id).where(sa.or_(Problem.unit_id == unit.id, Problem.lead_unit_id == unit.id)),
+        sa.select(problem_cooperating_units.c.problem_id)
+        .where(problem_cooperating_units.c.unit_id == unit.id),
+        sa.select(Task.id).where(Task.unit_id == unit.id),
+    )
+    return bool(db.session.scalar(sa.select(sa.or_(*(sa.exists(q) for q in unit_refs)))))
+
+
+def delete_unit(actor: User | None, clock: Clock, unit: Unit) -> None:
+    """Remove a unit created by mistake; a unit anything refers to is refused, never orphaned."""
+    _require_admin(actor)
+    if unit_in_use(unit):
+        raise ValidationFailed(_l("%(name)s still has sub-units, users, sources, problems or measures; "
+                                  "it cannot be deleted.", name=unit.name))
+    audit.record(actor, clock, "unit.delete", unit,
+                 before=audit.snapshot(unit, ("code", "name", "parent_id", "sort_order")))
+    db.session.delete(unit)
+    db.session.flush()
+
+
 def save_user(actor: User | None, clock: Clock, *, username: str, name: str, role: Role | str,
               unit: Unit | None, email: str | None = None, language: str = "zh_CN",
               active: bool = True, password: str | None = None, user: User | None = None) -> User:
@@ -93,6 +121,8 @@ def save_user(actor: User | None, clock: Clock, *, username: str, name: str, rol
             errors["username"] = [_l("Username %(name)s is taken.", name=username)]
     if not name:
         errors["name"] = [_l("Name is required.")]
+    elif len(name) > 80:
+        errors["name"] = [_l("At most %(n)s characters.", n=80)]
     try:
         role = Role(role)
     except ValueError:
@@ -103,7 +133,7 @@ def save_user(actor: User | None, clock: Clock, *, username: str, name: str, rol
     if language not in ("zh_CN", "en"):
         errors["language"] = [_l("Choose a language.")]
     email = (email or "").strip() or None
-    if email and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+    if email and (len(email) > 254 or not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email)):
         errors["email"] = [_l("Not a valid email address.")]
     if user is None and not password:
         errors["password"] = [_l("A new user needs a password.")]

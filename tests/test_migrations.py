@@ -1,0 +1,109 @@
+"""`flask db upgrade` builds exactly the models' schema (and seeds the categories); `downgrade` undoes it.
+
+Runs on an empty SQLite file and on a PostgreSQL database created for the test and dropped after
+(only when TRACKER_TEST_POSTGRES_URL is set).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from conftest import PG_URL
+
+from tracker import create_app
+from tracker.extensions import db
+from tracker.problems.services import DEFAULT_CATEGORIES
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not PG_URL, reason="TRACKER_TEST_POSTGRES_URL is not set"))]
+
+
+@pytest.fixture
+def keep_logging():
+    """Alembic's env.py runs logging.fileConfig, which disables every logger it does not name."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    disabled = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
+                if isinstance(lg, logging.Logger)}
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, lg in logging.root.manager.loggerDict.items():
+        if isinstance(lg, logging.Logger):
+            lg.disabled = disabled.get(name, False)
+
+
+@pytest.fixture
+def empty_database(request, tmp_path):
+    """The URL of a brand-new, empty database of the requested kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    server = sa.make_url(PG_URL)
+    name = f"test_migrations_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _app(url, tmp_path):
+    os.environ["TRACKER_INSTANCE_PATH"] = str(tmp_path / "instance")
+    try:
+        return create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": url})
+    finally:
+        del os.environ["TRACKER_INSTANCE_PATH"]
+
+
+def _differences() -> list:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def _tables() -> set[str]:
+    return set(sa.inspect(db.engine).get_table_names())
+
+
+@pytest.mark.parametrize("empty_database", BACKENDS, indirect=True)
+def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(empty_database, tmp_path, keep_logging):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        assert _tables() == set()
+        flask_migrate.upgrade()
+        assert _differences() == []
+        assert _tables() == set(db.metadata.tables) | {"alembic_version"}
+        names = db.session.scalars(sa.text("SELECT name FROM categories ORDER BY sort_order")).all()
+        assert tuple(names) == DEFAULT_CATEGORIES
+        db.session.remove()
+
+        flask_migrate.downgrade(revision="base")
+        assert _tables() <= {"alembic_version"}
+        # And back up again: the downgrade left nothing behind that would block a new upgrade.
+        flask_migrate.upgrade()
+        assert _differences() == []
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", ["sqlite"], indirect=True)
+def test_upgrade_is_idempotent(empty_database, tmp_path, keep_logging):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        flask_migrate.upgrade()
+        flask_migrate.upgrade()
+        count = db.session.scalar(sa.text("SELECT count(*) FROM categories"))
+        assert count == len(DEFAULT_CATEGORIES)
+        db.session.remove()
+        db.engine.dispose()
