@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
     from tracker import cli
     from tracker.admin.views import bp as admin_bp
     from tracker.auth.views import bp as auth_bp
+    from tracker.dashboard.views import bp as dashboard_bp
     from tracker.ledger.views import bp as ledger_bp
     from tracker.problems.views import bp as problems_bp
     from tracker.reminders import scheduler
@@ -43,7 +44,8 @@ def init_app(app: Flask) -> None:
     from tracker.reports.views import bp as reports_bp
     from tracker.tasks.views import bp as tasks_bp
 
-    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp):
+    for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
+                      dashboard_bp):
         app.register_blueprint(blueprint)
     cli.init_app(app)
     scheduler.init_app(app)
