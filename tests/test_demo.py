@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from conftest import NOW
-from werkzeug.security import generate_password_hash
 
 from tracker import demo, scope
 from tracker.audit.models import AuditEvent
@@ -22,13 +21,6 @@ from tracker.tasks.services import derive_problem_state
 
 # A mid-year Monday (the suite's NOW) and an early-January morning, so the story crosses a year.
 CLOCKS = [NOW, "2027-01-04T08:05:00"]
-
-
-@pytest.fixture(autouse=True)
-def fast_hashing(monkeypatch):
-    """Cheap password hashes: 18 scrypt hashes per load would dominate the suite's run time."""
-    monkeypatch.setattr("tracker.org.models.generate_password_hash",
-                        lambda password: generate_password_hash(password, "pbkdf2:sha256:1000"))
 
 
 def load(when: str = NOW) -> Clock:

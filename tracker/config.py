@@ -23,6 +23,9 @@ ENV_SETTINGS: dict[str, type] = {
     "ALLOW_SELF_VERIFY": bool,
     "EVIDENCE_REQUIRED_ON_SUBMIT": bool,
     "PER_PAGE": int,
+    "LEDGER_IMPORT_MAX_BYTES": int,
+    "LEDGER_IMPORT_MAX_ROWS": int,
+    "PASSWORD_HASH_METHOD": str,
 }
 
 DEFAULTS = {
@@ -45,6 +48,9 @@ DEFAULTS = {
     "ALLOW_SELF_VERIFY": False,
     "EVIDENCE_REQUIRED_ON_SUBMIT": False,
     "PER_PAGE": 50,
+    "LEDGER_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
+    "LEDGER_IMPORT_MAX_ROWS": 20000,
+    "PASSWORD_HASH_METHOD": "scrypt",
     # Evidence types people actually attach: scans, photos, office documents, archives.
     "UPLOAD_EXTENSIONS": {
         "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et", "ofd",
