@@ -32,7 +32,7 @@ db: install
 	$(FLASK) demo --if-empty
 
 run: db
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	SCHEDULER_ENABLED=$${SCHEDULER_ENABLED:-1} $(FLASK) run --host 127.0.0.1 --port 5000
 
 # Debian's Chromium for the browser tests; never a downloaded browser build.
 chromium:

@@ -3,6 +3,7 @@
 from tracker.audit.models import AuditEvent
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
+from tracker.reminders.models import Notification, SchedulerLease
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 
 __all__ = [
@@ -10,8 +11,10 @@ __all__ = [
     "Category",
     "Evidence",
     "Extension",
+    "Notification",
     "Problem",
     "Progress",
+    "SchedulerLease",
     "Source",
     "Task",
     "Unit",

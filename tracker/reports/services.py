@@ -228,16 +228,24 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     check_period(date_from, date_to)
     figures = RectificationFigures(unit=unit, date_from=date_from, date_to=date_to,
                                    as_of=min(date_to, clock.today()))
-    problem_ids = _problem_ids(actor, unit, date_from, date_to)
-    measure_filter = sa.and_(Task.problem_id.in_(problem_ids), Task.state != TaskState.CANCELLED,
-                             _task_scope(actor))
-    closed = _closed_clause(date_from, date_to)
+    problem_ids, measure_filter, closed = report_clauses(actor, unit, date_from, date_to)
     _count_problems(figures, problem_ids)
     _count_measures(figures, measure_filter, closed)
     figures.extensions = _count_extensions(problem_ids, date_from, date_to, clock)
     figures.closed_items = _closed_items(sa.and_(measure_filter, closed))
     figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
+
+
+def report_clauses(actor: User | None, unit: Unit, date_from: date, date_to: date):
+    """(problem ids subquery, measure condition, closed condition) of the report, as defined above.
+
+    Public so that other views of the same figures (the dashboard) count exactly the same rows.
+    """
+    problem_ids = _problem_ids(actor, unit, date_from, date_to)
+    measure_filter = sa.and_(Task.problem_id.in_(problem_ids), Task.state != TaskState.CANCELLED,
+                             _task_scope(actor))
+    return problem_ids, measure_filter, _closed_clause(date_from, date_to)
 
 
 def _problem_ids(actor: User | None, unit: Unit, date_from: date, date_to: date):
@@ -258,6 +266,11 @@ def _task_scope(actor: User | None):
 
 def _closed_clause(date_from: date, date_to: date):
     return sa.and_(Task.state == TaskState.CLOSED, Task.closed_on.between(date_from, date_to))
+
+
+def on_time_clause(closed):
+    """Closed on time: `closed` and no deadline (ongoing) or closed_on ≤ the deadline in force."""
+    return sa.and_(closed, sa.or_(Task.deadline.is_(None), Task.closed_on <= Task.deadline))
 
 
 def _count(condition):
@@ -297,7 +310,7 @@ def _count_problems(figures: RectificationFigures, problem_ids) -> None:
 
 def _count_measures(figures: RectificationFigures, measure_filter, closed) -> None:
     """One grouped query: measures, closed, closed on time and overdue per source kind and category."""
-    on_time = sa.and_(closed, sa.or_(Task.deadline.is_(None), Task.closed_on <= Task.deadline))
+    on_time = on_time_clause(closed)
     stmt = (
         sa.select(Source.kind, Problem.category_id, sa.func.count(Task.id), _count(closed), _count(on_time),
                   _count(Task.overdue_clause(figures.as_of)))

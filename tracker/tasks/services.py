@@ -23,6 +23,7 @@ from tracker.errors import InvalidTransition, PermissionDenied, StaleVersion, Va
 from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
+from tracker.reminders import services as reminders
 from tracker.tasks import evidence as files
 from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Evidence, Extension, Progress, Task
@@ -65,7 +66,8 @@ def _settings() -> tuple[bool, bool]:
     return bool(cfg.get("ALLOW_SELF_VERIFY")), bool(cfg.get("EVIDENCE_REQUIRED_ON_SUBMIT"))
 
 
-def check_owner(owner: User | None, errors: dict, field: str = "owner") -> None:
+def check_owner(owner: User | None, errors: dict, field: str = "owner", actor: User | None = None) -> None:
+    """An owner is an active manager or staff member within the assigning actor's scope."""
     if owner is None:
         errors.setdefault(field, []).append(_l("Choose the responsible person."))
     elif not owner.active:
@@ -74,6 +76,8 @@ def check_owner(owner: User | None, errors: dict, field: str = "owner") -> None:
         errors.setdefault(field, []).append(
             _l("%(name)s is a read-only user and cannot own a measure.", name=owner.name)
         )
+    elif actor is not None and not scope.covers(actor, owner.unit):
+        errors.setdefault(field, []).append(_l("%(name)s is outside your scope.", name=owner.name))
 
 
 def _check_deadline(type_: TaskType, deadline: date | None, clock: Clock, errors: dict, *, new: bool) -> None:
@@ -97,19 +101,23 @@ def create_task(
     deadline: date | None,
     type: TaskType = TaskType.DEADLINE,
     target: str | None = None,
+    allow_past_deadline: bool = False,
 ) -> Task:
-    """Add a measure to a problem and assign it to its owner."""
+    """Add a measure to a problem and assign it to its owner.
+
+    `allow_past_deadline` is for importing an existing ledger, whose open measures may be overdue.
+    """
     if not scope.can_edit_problem(actor, problem):
         raise PermissionDenied(_l("Only a manager of this problem's unit may add measures."))
     errors: dict = {}
     measure = _text(measure, "measure", errors, required=True, label=_l("Measure"))
     target = _text(target, "target", errors, required=False, label=_l("Target"))
-    check_owner(owner, errors)
+    check_owner(owner, errors, actor=actor)
     if unit is None:
         errors.setdefault("unit", []).append(_l("Choose the responsible unit."))
     elif not scope.manages(actor, unit):
         errors.setdefault("unit", []).append(_l("This unit is outside your scope."))
-    _check_deadline(TaskType(type), deadline, clock, errors, new=True)
+    _check_deadline(TaskType(type), deadline, clock, errors, new=not allow_past_deadline)
     _raise_if(errors)
     task = Task(
         problem=problem,
@@ -128,6 +136,7 @@ def create_task(
     db.session.flush()
     audit.record(actor, clock, "task.create", task, after=audit.snapshot(task, TASK_FIELDS),
                  task_id=task.id, problem_id=problem.id)
+    reminders.notify_assignment(task, clock)  # the owner is told once this transaction commits
     refresh_problem_state(problem)
     return task
 
@@ -172,7 +181,7 @@ def reassign_task(
     _require_open(task)
     check_version(task, expected_version)
     errors: dict = {}
-    check_owner(owner, errors)
+    check_owner(owner, errors, actor=actor)
     if unit is not None and not scope.manages(actor, unit):
         errors.setdefault("unit", []).append(_l("This unit is outside your scope."))
     if owner is not None and owner.id == task.owner_id and (unit is None or unit.id == task.unit_id):
@@ -185,6 +194,7 @@ def reassign_task(
         task.unit_id = unit.id
         task.unit = unit
     _audit_change(task, actor, clock, "task.reassign", before, comment)
+    reminders.notify_assignment(task, clock)
     return task
 
 
@@ -302,6 +312,7 @@ def verify(task: Task, actor: User, clock: Clock, *, expected_version: int | Non
     task.closed_on = clock.today()
     task.closed_by_id = actor.id
     _audit_change(task, actor, clock, "task.verify", before, comment)
+    _settle_pending_extensions(task, actor, clock, comment)
     refresh_problem_state(task.problem)
     return task
 
@@ -335,12 +346,17 @@ def cancel(task: Task, actor: User, clock: Clock, *, comment: str | None,
     task.state = TaskState.CANCELLED
     task.cancelled_at = clock.now()
     _audit_change(task, actor, clock, "task.cancel", before, comment)
+    _settle_pending_extensions(task, actor, clock, comment)
+    refresh_problem_state(task.problem)
+    return task
+
+
+def _settle_pending_extensions(task: Task, actor: User, clock: Clock, comment: str | None) -> None:
+    """A closed or cancelled measure has no deadline left to move: its pending requests end rejected."""
     for ext in _pending_extensions(task):
         ext.state = ExtensionState.REJECTED
         ext.decided_by_id, ext.decided_at = actor.id, clock.now()
         ext.decision_comment = comment
-    refresh_problem_state(task.problem)
-    return task
 
 
 def transition(task: Task, actor: User, clock: Clock, action: str, *, comment: str | None = None,
@@ -417,13 +433,15 @@ def request_extension(task: Task, actor: User, clock: Clock, *, new_deadline: da
         raise InvalidTransition(_l("Ongoing measures have no deadline to extend."))
     _require_state(task, *OVERDUE_STATES)
     if _pending_extensions(task):
-        raise InvalidTransition(_l("An extension request for this measure is already waiting for a decision."))
+        raise InvalidTransition(
+            _l("An extension request for this measure is already waiting for a decision."))
     errors: dict = {}
     reason = _text(reason, "reason", errors, required=True, label=_l("Reason"))
     if new_deadline is None:
         errors.setdefault("new_deadline", []).append(_l("Choose the requested deadline."))
     elif new_deadline <= task.deadline:
-        errors.setdefault("new_deadline", []).append(_l("The new deadline must be later than the current one."))
+        errors.setdefault("new_deadline", []).append(
+            _l("The new deadline must be later than the current one."))
     elif new_deadline < clock.today():
         errors.setdefault("new_deadline", []).append(_l("The deadline cannot be in the past."))
     _raise_if(errors)
@@ -450,6 +468,10 @@ def decide_extension(ext: Extension, actor: User, clock: Clock, *, approve: bool
     if not approve and not comment:
         raise ValidationFailed(_l("Give a reason for the rejection."),
                                {"comment": [_l("Reason is required.")]})
+    if approve and task.deadline is not None and ext.new_deadline <= task.deadline:
+        # The deadline was moved past the request meanwhile; approving would pull it back.
+        raise InvalidTransition(_l("The deadline has since been moved to %(date)s; this request no longer "
+                                   "extends it.", date=task.deadline.isoformat()))
     ext.state = ExtensionState.APPROVED if approve else ExtensionState.REJECTED
     ext.decided_by_id, ext.decided_at, ext.decision_comment = actor.id, clock.now(), comment
     if approve:
@@ -549,3 +571,24 @@ def timeline(task: Task) -> list[TimelineEntry]:
             entry.extension = extensions.get(ev.object_id)
         entries.append(entry)
     return entries
+
+
+# --- the same rules as SQL, for lists (home page queues, API) ---------------------------------
+
+
+def managed_clause(actor: User):
+    """SQL twin of scope.can_manage_task: tasks whose unit the actor manages."""
+    if actor.role == Role.ADMIN:
+        return sa.true()
+    if actor.role != Role.MANAGER or actor.unit is None:
+        return sa.false()
+    return Task.unit_id.in_(scope.subtree_ids(actor.unit))
+
+
+def verifiable_clause(actor: User):
+    """SQL twin of the "verify" entry of available_actions: submitted, managed, not self-submitted."""
+    allow_self, _ = _settings()
+    clause = sa.and_(Task.state == TaskState.SUBMITTED, managed_clause(actor))
+    if not allow_self:
+        clause = sa.and_(clause, sa.or_(Task.submitted_by_id.is_(None), Task.submitted_by_id != actor.id))
+    return clause

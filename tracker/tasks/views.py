@@ -1,18 +1,343 @@
-"""Placeholder routes; replaced by the full views."""
+"""My tasks (我的任务), the rectification list (整改清单), the task page and its actions, evidence files."""
 
-from flask import Blueprint
-from flask_login import login_required
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.routing import BuildError
+
+from tracker.enums import ExtensionState, Role, TaskType
+from tracker.errors import StaleVersion, ValidationFailed
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Problem
+from tracker.tasks import evidence, queries, services
+from tracker.tasks.forms import (
+    DeadlineForm,
+    DecideForm,
+    EditForm,
+    ExtensionForm,
+    ProgressForm,
+    ReasonForm,
+    ReassignForm,
+    StartForm,
+    SubmitForm,
+    TaskFilterForm,
+    VerifyForm,
+)
+from tracker.tasks.models import Evidence, Extension, Task
+from tracker.viewutils import clock, form_errors, get_task_or_404, paginate, scoped_units, scoped_users
 
 bp = Blueprint("tasks", __name__)
+
+HOME_LIMIT = 100  # the home page is a to-do list; the full list is one click away
+QUEUE_LIMIT = 20
+
+# The task page's forms, keyed by the action names of services.available_actions.
+PAGE_FORMS = {
+    "progress": ProgressForm,
+    "start": StartForm,
+    "submit": SubmitForm,
+    "verify": VerifyForm,
+    "reject": ReasonForm,
+    "cancel": ReasonForm,
+    "extend": ExtensionForm,
+    "decide_extension": DecideForm,
+    "reassign": ReassignForm,
+    "deadline": DeadlineForm,
+}
+DONE = {
+    "progress": _l("Progress posted."),
+    "start": _l("Work on the measure has started."),
+    "submit": _l("Submitted for close-out."),
+    "verify": _l("The measure is closed out."),
+    "reject": _l("The measure was returned for more work."),
+    "cancel": _l("The measure is cancelled."),
+    "extend": _l("Extension requested; a manager will decide."),
+    "reassign": _l("The measure is reassigned."),
+    "deadline": _l("The deadline is changed."),
+    "edit": _l("The measure is saved."),
+}
+DETAIL_OPTIONS = (
+    joinedload(Task.unit),
+    joinedload(Task.owner),
+    joinedload(Task.problem).options(
+        joinedload(Problem.source), joinedload(Problem.category), joinedload(Problem.lead_unit),
+        joinedload(Problem.responsible_leader), joinedload(Problem.responsible_person),
+        selectinload(Problem.cooperating_units),
+    ),
+)
+
+
+@bp.app_template_global()
+def problem_url(problem_id: int) -> str:
+    """Link to a problem's page, even before the problems blueprint has that page."""
+    try:
+        return url_for("problems.problem_detail", problem_id=problem_id)
+    except BuildError:
+        return f"/problems/{problem_id}"
+
+
+# --- lists ------------------------------------------------------------------------------------
+
 
 @bp.route("/")
 @login_required
 def home():
-    return "todo"
+    """My tasks: my open measures by urgency; managers also see what waits for their decision."""
+    now = clock()
+    verify, verify_total, extensions, extensions_total = [], 0, [], 0
+    if current_user.role in (Role.ADMIN, Role.MANAGER):
+        verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
+        extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
+    return render_template(
+        "tasks/home.html",
+        tasks=queries.my_open_tasks(current_user, now, HOME_LIMIT),
+        counters=queries.my_counters(current_user, now),
+        limit=HOME_LIMIT,
+        verify=verify,
+        verify_total=verify_total,
+        extensions=extensions,
+        extensions_total=extensions_total,
+    )
 
 
 @bp.route("/tasks")
 @login_required
 def task_list():
-    return "todo"
+    """The rectification list (整改清单): filter, sort and page the measures in scope."""
+    filters = queries.TaskFilters.from_args(request.args)
+    sort = queries.parse_sort(request.args.get("sort"))
+    pagination = paginate(queries.task_query(current_user, clock(), filters, sort))
+    form = TaskFilterForm(request.args)
+    owners = scoped_users(current_user, (Role.MANAGER, Role.STAFF), active_only=False)  # who may own one
+    units, sources = scoped_units(current_user), queries.sources_in_scope(current_user)
+    form.fill(units, owners, sources, queries.categories())
+    return render_template("tasks/list.html", pagination=pagination, form=form, filters=filters, sort=sort)
+
+
+# --- the task page ------------------------------------------------------------------------------
+
+
+def _load(task_id: int) -> Task:
+    return get_task_or_404(task_id, *DETAIL_OPTIONS)
+
+
+def _blank_forms(task: Task, actions: set[str]) -> dict:
+    """A fresh form for every action the user may take now, none bound to this request's data."""
+    forms = {}
+    for key, cls in PAGE_FORMS.items():
+        if key in actions:
+            forms[key] = cls(formdata=None, prefix=key, data={"version": str(task.version)})
+    if "deadline" in forms:
+        forms["deadline"].deadline.data = task.deadline
+    if "reassign" in forms:
+        _fill_reassign(forms["reassign"])
+    return forms
+
+
+def _fill_reassign(form: ReassignForm) -> None:
+    units = scoped_units(current_user)  # loaded first, so each person's unit comes from the identity map
+    people = scoped_users(current_user, roles=(Role.MANAGER, Role.STAFF))
+    form.owner.choices = [("", "—")] + [
+        (p.id, f"{p.name}（{p.unit.name}）" if p.unit else p.name) for p in people]
+    form.unit.choices = [("", _("Keep the current unit"))] + [
+        (u.id, "\u3000" * max(u.depth, 0) + u.name) for u in units]
+
+
+def _render_task(task: Task, active: str | None = None, form=None, status: int = 200):
+    """The task page; `active` names a form that failed and is shown again with what the user typed."""
+    actions = services.available_actions(task, current_user)
+    forms = _blank_forms(task, actions)
+    if active in forms:  # still possible (a stale edit may find the measure moved on)
+        forms[active] = form
+    entries = services.timeline(task)
+    users, units = queries.names_in_timeline(entries)
+    pending = next((e.extension for e in entries if e.extension is not None
+                    and e.extension.state == ExtensionState.PENDING), None)
+    if pending is None:
+        forms.pop("decide_extension", None)  # nothing to decide: no empty form on the page
+    html = render_template(
+        "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
+        entries=entries, users=users, units=units, pending=pending,
+        evidence_files=queries.task_evidence(task),
+    )
+    return html, status
+
+
+def _refuse(task: Task):
+    flash(_("This action is not available to you now. The page shows the measure as it is."), "warning")
+    return redirect(url_for("tasks.task_detail", task_id=task.id))
+
+
+def _act(task: Task, key: str, form, call, render=None, message=None):
+    """Validate `form`, run the service, commit once; a bad or stale form is shown again, nothing lost."""
+    render = render or (lambda status: _render_task(task, key, form, status))
+    message = message or (lambda f: DONE[key])
+    if key not in services.available_actions(task, current_user):
+        return _refuse(task)
+    if not form.validate_on_submit():
+        return render(422)
+    try:
+        call(form)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        form_errors(form, exc)
+        if "files" in exc.fields:  # the message names the file and the accepted types
+            flash(exc.message, "danger")
+        return render(422)
+    except StaleVersion as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        # Show the current state with what the user typed; sending again applies it to this version.
+        if hasattr(form, "version"):
+            form.version.data = str(task.version)
+        return render(409)
+    db.session.commit()
+    flash(message(form), "success")
+    return redirect(url_for("tasks.task_detail", task_id=task.id))
+
+
+def _uploads(form) -> list[evidence.Upload]:
+    """The chosen files (a browser sends an empty part when none is chosen)."""
+    return [evidence.Upload(f.filename, f.stream, f.mimetype)
+            for f in (form.files.data or []) if f and getattr(f, "filename", "")]
+
+
+@bp.route("/tasks/<int:task_id>")
+@login_required
+def task_detail(task_id: int):
+    """A measure with its problem, deadlines, evidence, timeline and the actions the user may take."""
+    return _render_task(_load(task_id))
+
+
+@bp.route("/tasks/<int:task_id>/progress", methods=["POST"])
+@login_required
+def post_progress(task_id: int):
+    """Post a progress note (整改进展) with optional evidence files."""
+    task = _load(task_id)
+    form = ProgressForm(prefix="progress")
+    return _act(task, "progress", form, lambda f: services.post_progress(
+        task, current_user, clock(), body=f.body.data, uploads=_uploads(f)))
+
+
+@bp.route("/tasks/<int:task_id>/transition/<action>", methods=["POST"])
+@login_required
+def transition(task_id: int, action: str):
+    """Start, submit (with result and evidence), verify (销号), reject or cancel."""
+    if action not in services.ACTIONS:
+        abort(404)
+    task = _load(task_id)
+    form = PAGE_FORMS[action](prefix=action)
+
+    def call(f):
+        services.transition(
+            task, current_user, clock(), action,
+            comment=f.comment.data if hasattr(f, "comment") else None,
+            result=f.result.data if hasattr(f, "result") else None,
+            uploads=_uploads(f) if hasattr(f, "files") else None,
+            expected_version=f.expected_version(),
+        )
+
+    return _act(task, action, form, call)
+
+
+@bp.route("/tasks/<int:task_id>/extension", methods=["POST"])
+@login_required
+def request_extension(task_id: int):
+    """Ask for a later deadline (延期申请)."""
+    task = _load(task_id)
+    form = ExtensionForm(prefix="extend")
+    return _act(task, "extend", form, lambda f: services.request_extension(
+        task, current_user, clock(), new_deadline=f.new_deadline.data, reason=f.reason.data))
+
+
+@bp.route("/extensions/<int:extension_id>/decide", methods=["POST"])
+@login_required
+def decide_extension(extension_id: int):
+    """Approve (the deadline moves) or reject a pending extension request."""
+    ext = db.session.get(Extension, extension_id)
+    if ext is None:
+        abort(404)
+    task = _load(ext.task_id)
+    form = DecideForm(prefix="decide_extension")
+
+    def call(f):
+        if not (f.approve.data or f.reject.data):
+            raise ValidationFailed(_l("Choose Approve or Reject."))
+        services.decide_extension(ext, current_user, clock(), approve=bool(f.approve.data),
+                                  comment=f.comment.data)
+
+    def message(f):
+        return _("Extension approved; the deadline is moved.") if f.approve.data else _("Extension rejected.")
+
+    return _act(task, "decide_extension", form, call, message=message)
+
+
+@bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
+@login_required
+def reassign(task_id: int):
+    """Give the measure to another person (and optionally unit)."""
+    task = _load(task_id)
+    form = ReassignForm(prefix="reassign")
+    _fill_reassign(form)
+
+    def call(f):
+        unit = db.session.get(Unit, f.unit.data) if f.unit.data else None
+        services.reassign_task(task, current_user, clock(), owner=db.session.get(User, f.owner.data),
+                               unit=unit, comment=f.comment.data, expected_version=f.expected_version())
+
+    return _act(task, "reassign", form, call)
+
+
+@bp.route("/tasks/<int:task_id>/deadline", methods=["POST"])
+@login_required
+def change_deadline(task_id: int):
+    """A manager moves the deadline directly, with a reason."""
+    task = _load(task_id)
+    form = DeadlineForm(prefix="deadline")
+    return _act(task, "deadline", form, lambda f: services.change_deadline(
+        task, current_user, clock(), deadline=f.deadline.data, comment=f.comment.data,
+        expected_version=f.expected_version()))
+
+
+@bp.route("/tasks/<int:task_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(task_id: int):
+    """Edit the measure's text, target and type."""
+    task = _load(task_id)
+    if "edit" not in services.available_actions(task, current_user):
+        return _refuse(task)
+    form = EditForm(obj=task) if request.method == "GET" else EditForm()
+
+    def render(status):
+        return render_template("tasks/edit.html", task=task, form=form), status
+
+    if request.method == "GET":
+        return render(200)
+    return _act(task, "edit", form, lambda f: services.update_task(
+        task, current_user, clock(), measure=f.measure.data, target=f.target.data,
+        type=TaskType(f.type.data), expected_version=f.expected_version()), render)
+
+
+# --- evidence ---------------------------------------------------------------------------------
+
+
+@bp.route("/evidence/<int:evidence_id>")
+@login_required
+def evidence_download(evidence_id: int):
+    """Download an evidence file (佐证材料) under its original name; out of scope → 404."""
+    ev = db.session.get(Evidence, evidence_id)
+    if ev is None:
+        abort(404)
+    get_task_or_404(ev.task_id, joinedload(Task.unit))
+    path = evidence.path_of(ev.stored_name)
+    if not path.is_file():
+        abort(404)
+    return send_file(path, as_attachment=True, download_name=ev.filename, mimetype=ev.content_type,
+                     max_age=0)
+
 

@@ -1,0 +1,339 @@
+"""The rectification list (整改清单): filters, sorting, paging, scope, bad input and query counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import flask_babel
+import pytest
+import sqlalchemy as sa
+from conftest import TODAY, when
+
+from tracker.enums import TaskState, TaskType
+from tracker.extensions import db
+from tracker.org.models import User
+from tracker.problems.models import Category
+from tracker.tasks import services
+from tracker.tasks.models import Task
+from tracker.tasks.queries import TaskFilters
+
+
+def rows(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr data-task="(\d+)"', html)]
+
+
+def ids(*tasks) -> set[int]:
+    return {t.id for t in tasks}
+
+
+@pytest.fixture
+def ledger(org, make, clock):
+    """Seven measures in every state and light, over units A, A1 and B (TODAY is 2026-06-15)."""
+    cats = db.session.scalars(sa.select(Category).order_by(Category.sort_order)).all()
+    s2 = make.source(org.b, name="2026年巡察反馈")
+    t = {}
+    t["green"] = make.task(
+        org.mgr_a,
+        owner=org.staff_a,
+        measure="建立学习制度",
+        problem=make.problem(org.mgr_a, description="理论学习不深入"),
+    )
+    t["yellow"] = make.task(org.mgr_a, owner=org.staff_a1, deadline=TODAY + timedelta(days=2))
+    early_problem = make.problem(org.mgr_a)
+    make.clock = when("2026-06-01T09:00:00")
+    t["red"] = make.task(
+        org.mgr_a, problem=early_problem, owner=org.staff_a, deadline=TODAY - timedelta(days=5)
+    )
+    t["submitted_late"] = make.task(
+        org.mgr_a, problem=early_problem, owner=org.staff_a, deadline=TODAY - timedelta(days=1)
+    )
+    make.clock = clock
+    services.submit(t["submitted_late"], org.staff_a, clock, result="已完成")
+    t["b"] = make.task(
+        org.mgr_b,
+        owner=org.staff_b,
+        measure="100%_完成率",
+        deadline=TODAY + timedelta(days=10),
+        problem=make.problem(org.mgr_b, source=s2, category=cats[1]),
+    )
+    t["closed"] = make.task(org.mgr_a, owner=org.staff_a)
+    services.submit(t["closed"], org.staff_a, clock, result="整改到位")
+    services.verify(t["closed"], org.mgr_a, clock)
+    t["ongoing"] = make.task(
+        org.mgr_a, owner=org.staff_a, measure="Party Study Plan", type=TaskType.ONGOING, deadline=None
+    )
+    db.session.commit()
+
+    class Ledger(dict):
+        source_b = s2
+        category_b = cats[1]
+
+    return Ledger(t)
+
+
+def listed(client, **args) -> list[int]:
+    response = client.get("/tasks", query_string=args)
+    assert response.status_code == 200
+    return rows(response.get_data(as_text=True))
+
+
+def test_everything_in_scope_by_default(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    assert set(listed(client)) == {t.id for t in ledger.values()}
+
+
+FILTER_CASES = [
+    ({"state": "open"}, ["green", "yellow", "red", "submitted_late", "b", "ongoing"]),
+    ({"state": "closed"}, ["closed"]),
+    ({"state": "submitted"}, ["submitted_late"]),
+    ({"type": "ongoing"}, ["ongoing"]),
+    ({"overdue": "1"}, ["red"]),
+    ({"overdue": "y"}, ["red"]),
+    ({"light": "red"}, ["red"]),
+    ({"light": "yellow"}, ["yellow", "submitted_late"]),
+    ({"light": "green"}, ["green", "b", "ongoing"]),
+    (
+        {"due_after": TODAY.isoformat(), "due_before": (TODAY + timedelta(days=10)).isoformat()},
+        ["yellow", "b"],
+    ),
+    ({"due_before": TODAY.isoformat()}, ["red", "submitted_late"]),
+    ({"q": "理论"}, ["green"]),  # the problem's description
+    ({"q": "party study"}, ["ongoing"]),  # case-insensitive
+    ({"q": "整改到位"}, ["closed"]),  # the result
+    ({"q": "%"}, ["b"]),  # a wildcard is an ordinary character
+    ({"q": "_"}, ["b"]),
+    ({"q": "no such words"}, []),
+    ({"state": "open", "overdue": "1", "q": "整改措施"}, ["red"]),
+]
+
+
+def test_filters_narrow(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    for args, expected in FILTER_CASES:
+        assert set(listed(client, **args)) == {ledger[k].id for k in expected}, args
+
+
+def test_filters_by_id(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    a_subtree = ["green", "yellow", "red", "submitted_late", "closed", "ongoing"]
+    assert set(listed(client, unit=org.a.id)) == {ledger[k].id for k in a_subtree}
+    assert set(listed(client, unit=org.a1.id)) == ids(ledger["yellow"])
+    assert set(listed(client, owner=org.staff_a1.id)) == ids(ledger["yellow"])
+    assert set(listed(client, source=ledger.source_b.id)) == ids(ledger["b"])
+    assert set(listed(client, category=ledger.category_b.id)) == ids(ledger["b"])
+    assert set(listed(client, problem=ledger["green"].problem_id)) == ids(ledger["green"])
+    assert set(listed(client, q=ledger["b"].problem.number)) == ids(ledger["b"])
+    assert set(listed(client, unit_id=org.b.id)) == ids(ledger["b"])  # the API's spelling works too
+
+
+def test_overdue_follows_the_clock(app, client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    app.config["NOW"] = (
+        "2026-06-28T10:00:00"  # the green task (deadline 07-15) is still fine; b (06-25) is late
+    )
+    from flask import g
+
+    g.pop("clock", None)
+    assert set(listed(client, overdue=1)) == ids(ledger["red"], ledger["yellow"], ledger["b"])
+
+
+def test_scope(client, org, ledger, login_as):
+    login_as(org.staff_b)
+    assert listed(client) == [ledger["b"].id]
+    assert listed(client, unit=org.a.id) == []
+    assert listed(client, q="理论") == []
+    login_as(org.staff_a1)
+    assert listed(client) == [ledger["yellow"].id]
+    login_as(org.staff_a)
+    assert ledger["b"].id not in listed(client)
+    html = client.get("/tasks").get_data(as_text=True)
+    assert "王五" not in html and "2026年巡察反馈" not in html  # staff_b and B's source are not offered
+
+
+def test_default_sort_overdue_first_then_deadline(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    order = listed(client, state="open")
+    expected = ["red", "submitted_late", "yellow", "b", "green", "ongoing"]
+    assert order == [ledger[k].id for k in expected]
+    assert listed(client, state="open", sort="nonsense") == order
+    descending = listed(client, state="open", sort="-deadline")
+    assert descending == [ledger[k].id for k in ["green", "b", "yellow", "submitted_late", "red", "ongoing"]]
+
+
+def test_sorting(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    tasks = {t.id: t for t in ledger.values()}
+    by_state = listed(client, sort="state")
+    states = [list(TaskState).index(tasks[i].state) for i in by_state]
+    assert states == sorted(states)
+    by_number = listed(client, sort="number")
+    assert [tasks[i].problem.number for i in by_number] == sorted(t.problem.number for t in ledger.values())
+    by_unit = listed(client, sort="-unit")
+    assert [tasks[i].unit.path for i in by_unit] == sorted(
+        (t.unit.path for t in ledger.values()), reverse=True
+    )
+    newest_first = sorted(tasks.values(), key=lambda t: (t.created_at, t.id), reverse=True)
+    assert listed(client, sort="-created") == [t.id for t in newest_first]
+    by_owner = [tasks[i].owner_id for i in listed(client, sort="owner")]
+    groups = [o for n, o in enumerate(by_owner) if n == 0 or by_owner[n - 1] != o]
+    assert len(groups) == len(set(by_owner))  # each owner's rows together
+    reverse = [tasks[i].owner_id for i in listed(client, sort="-owner")]
+    assert [o for n, o in enumerate(reverse) if n == 0 or reverse[n - 1] != o] == groups[::-1]
+
+
+def test_sort_headers_and_reset_link(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    html = client.get("/tasks?state=open&sort=owner").get_data(as_text=True)
+    assert 'data-sort="owner"' in html and "sort=-owner" in html and "state=open" in html
+    assert 'id="reset-filters"' in html
+    assert 'id="reset-filters"' not in client.get("/tasks").get_data(as_text=True)
+    b = ledger["b"]
+    assert f'href="/problems/{b.problem_id}"' in html and f'href="/tasks/{b.id}"' in html
+
+
+def test_pagination(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    first = listed(client, per_page=3)
+    second = listed(client, per_page=3, page=2)
+    third = listed(client, per_page=3, page=3)
+    assert len(first) == 3 and len(second) == 3 and len(third) == 1
+    assert first + second + third == listed(client)
+    html = client.get("/tasks", query_string={"per_page": 3}).get_data(as_text=True)
+    assert 'data-total="7"' in html and "page=2" in html
+    assert listed(client, page=99) == []
+    assert 'id="empty-page"' in client.get("/tasks?page=99").get_data(as_text=True)
+
+
+JUNK = [
+    {"state": "nonsense"},
+    {"unit": "abc"},
+    {"owner": "-1"},
+    {"source": "1e9"},
+    {"category": "９"},
+    {"due_after": "2026-13-45"},
+    {"due_before": "yesterday"},
+    {"page": "zzz"},
+    {"per_page": "100000"},
+    {"per_page": "-5"},
+    {"sort": "'; drop table tasks; --"},
+    {"light": "purple"},
+    {"overdue": "maybe"},
+    {"q": "x" * 5000},
+    {"unit": "99999999999999999999"},
+    {"owner": "2147483648"},
+    {"type": "weekly"},
+    {"problem": "0"},
+    {"q": "\\"},
+    {"q": "'\""},
+    {"unit": ["1", "x"]},
+    {"due_after": "0001-01-01"},
+]
+
+
+def test_junk_arguments_never_fail(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    for args in JUNK:
+        assert client.get("/tasks", query_string=args).status_code == 200, args
+    assert (
+        client.get("/tasks", query_string=dict(kv for args in JUNK for kv in args.items())).status_code == 200
+    )
+
+
+def test_filter_parsing_ignores_junk():
+    f = TaskFilters.from_args(
+        {
+            "state": "weird",
+            "unit": "x",
+            "owner": "0",
+            "due_after": "2026-02-30",
+            "light": "blue",
+            "overdue": "no",
+            "q": "   ",
+        }
+    )
+    assert f == TaskFilters()
+    assert not f.active
+    f = TaskFilters.from_args(
+        {
+            "state": "open",
+            "unit_id": "3",
+            "overdue": "true",
+            "q": "  a   b ",
+            "due_before": "2026-06-30",
+            "light": "red",
+        }
+    )
+    assert f.state == "open" and f.unit_id == 3 and f.overdue and f.q == "a b" and f.light.value == "red"
+    assert f.due_before.isoformat() == "2026-06-30" and f.active
+
+
+def test_list_in_english_and_chinese(client, org, ledger, login_as):
+    login_as(org.mgr_root)
+    html = client.get("/tasks").get_data(as_text=True)
+    assert 'lang="zh-CN"' in html
+    org.mgr_root.language = "en"
+    db.session.commit()
+    login_as(org.mgr_root)
+    flask_babel.refresh()  # the test client shares one app context; Flask-Babel caches the locale on g
+    html = client.get("/tasks").get_data(as_text=True)
+    assert 'lang="en"' in html and "Rectification list" in html and "Responsible person" in html
+    assert "Overdue only" in html
+
+
+def test_empty_list_message(client, org, login_as):
+    login_as(org.staff_b)
+    html = client.get("/tasks").get_data(as_text=True)
+    assert 'id="no-results"' in html and 'id="reset-filters"' not in html
+    html = client.get("/tasks?state=closed").get_data(as_text=True)
+    assert 'id="no-results"' in html and 'id="reset-filters"' in html
+
+
+# --- queries do not grow with rows ---------------------------------------------------------------
+
+
+def _fresh():
+    """Forget every loaded object, so a lazy load per row would show up as a query."""
+    from flask import g
+
+    db.session.expunge_all()
+    g.pop("_login_user", None)
+
+
+@pytest.mark.parametrize("viewer", ["mgr_root", "staff_a"])  # both see all: units A and A1
+def test_list_query_count_does_not_grow(client, org, make, login_as, queries, viewer):
+    people = {"mgr": org.mgr_a.id, "like": [org.staff_a.id, org.staff_a1.id]}
+    made = [0]
+
+    def add(n):
+        mgr = db.session.get(User, people["mgr"])
+        for i in range(n):
+            made[0] += 1
+            like = db.session.get(User, people["like"][i % 2])
+            # A person cloned from staff_a/staff_a1 (reusing the password hash: hashing is slow), so every
+            # row has its own owner and problem and a lazy load per row would show.
+            owner = User(
+                username=f"bulk{made[0]}",
+                name=f"批量用户{made[0]}",
+                password_hash=like.password_hash,
+                role=like.role,
+                unit_id=like.unit_id,
+            )
+            db.session.add(owner)
+            db.session.flush()
+            make.task(mgr, owner=owner)
+        db.session.commit()
+
+    login_as(getattr(org, viewer))
+    add(10)
+    _fresh()
+    with queries() as small:
+        html = client.get("/tasks?per_page=200").get_data(as_text=True)
+    assert len(rows(html)) == 10
+    add(190)
+    _fresh()
+    with queries() as large:
+        html = client.get("/tasks?per_page=200").get_data(as_text=True)
+    assert len(rows(html)) == 200
+    assert len(small) == len(large), (len(small), len(large))
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 200

@@ -1,0 +1,13 @@
+"""Forms of the ledger pages."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("Ledger file (.xlsx)"), validators=[FileRequired(_l("Choose the ledger file."))])
+
+
+class ConfirmForm(FlaskForm):
+    """Only the CSRF token: the file itself waits on the server under its token."""

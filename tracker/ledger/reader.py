@@ -1,0 +1,297 @@
+"""Reading an uploaded ledger: file checks, then each sheet as a header and rows of cells.
+
+Real ledgers have a title row and a unit/date row above the header, cells merged over several
+rows, two-level headers and section rows ("一、政治建设方面"); this module hides all of that.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import openpyxl
+from flask_babel import lazy_gettext as _l
+from openpyxl.utils import column_index_from_string, get_column_letter
+
+from tracker.ledger.columns import column_key
+
+HEADER_SEARCH_ROWS = 10
+# Sheets formatted out to column XFD are common; no ledger has more columns than this.
+MAX_COLUMNS = 60
+ZIP_SIGNATURE = b"PK\x03\x04"
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0"  # the old .xls (and .et) format
+# Unpacked XML is ~10-30x the file; more than this means a zip bomb, not a ledger.
+MAX_UNPACKED_FACTOR = 60
+NOT_XLSX = _l("This is not an Excel workbook (.xlsx). Save the ledger as .xlsx and try again.")
+
+
+class FileRejected(Exception):
+    """The upload is not a workbook we can read; `message` is translated (lazy)."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+@dataclass
+class Position:
+    """Where a value came from, for error reports: sheet, Excel row, column letter and header."""
+
+    sheet: str
+    row: int | None = None
+    letter: str | None = None
+    header: str | None = None
+
+    @property
+    def column(self) -> str | None:
+        if self.letter is None:
+            return self.header
+        return f"{self.header} ({self.letter})" if self.header else self.letter
+
+
+@dataclass
+class Cell:
+    value: object
+    pos: Position
+
+    @property
+    def text(self) -> str:
+        return cell_text(self.value)
+
+    @property
+    def empty(self) -> bool:
+        return self.text == ""
+
+
+@dataclass
+class Row:
+    number: int
+    cells: dict[str, Cell]
+
+    def get(self, key: str) -> Cell | None:
+        return self.cells.get(key)
+
+    def text(self, key: str) -> str:
+        cell = self.cells.get(key)
+        return cell.text if cell else ""
+
+
+@dataclass
+class Table:
+    """One sheet: which column holds which kind of value, and its data rows."""
+
+    title: str
+    header_row: int = 0
+    columns: dict[str, Position] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    caption: str | None = None  # the title row above the header, if any
+    problems: list[tuple[Position, object]] = field(default_factory=list)  # errors
+    notes: list[tuple[Position, object]] = field(default_factory=list)  # warnings
+
+    def has(self, key: str) -> bool:
+        return key in self.columns
+
+
+def cell_text(value) -> str:
+    """Any cell as clean text; undoes the ' our export puts before formula-like text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    # Not NFKC: that would turn Chinese punctuation (，：) into ASCII in descriptions. Names, numbers
+    # and dates are NFKC-normalised where they are matched or parsed.
+    text = str(value).replace("\u00a0", " ").strip()
+    if text.startswith("'") and text[1:].lstrip(" \t\r\n").startswith(("=", "+", "-", "@")):
+        text = text[1:]
+    return text
+
+
+# --- the file ----------------------------------------------------------------------------------
+
+
+def check_file(data: bytes, max_bytes: int) -> None:
+    """Refuse what is too large or not really an .xlsx, whatever its name says."""
+    if len(data) > max_bytes:
+        raise FileRejected(_l("The file is larger than the limit of %(size)s.", size=_size(max_bytes)))
+    if data.startswith(OLE_SIGNATURE):
+        raise FileRejected(_l("This is an old-format .xls workbook. Open it in Excel or WPS, save it as "
+                              ".xlsx and try again."))
+    if not data.startswith(ZIP_SIGNATURE):
+        raise FileRejected(NOT_XLSX)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = set(zf.namelist())
+            unpacked = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        raise FileRejected(NOT_XLSX) from None
+    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+        raise FileRejected(_l("The file is a zip archive but not an Excel workbook (.xlsx)."))
+    if unpacked > max(max_bytes, len(data)) * MAX_UNPACKED_FACTOR:
+        raise FileRejected(_l("The workbook is too large once unpacked."))
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
+
+
+def load_workbook(data: bytes):
+    """The whole workbook (not read-only: only then does openpyxl expose merged ranges)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unsupported extensions (slicers, …) are irrelevant
+            return openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except Exception:  # openpyxl raises many kinds on damaged files; all mean the same to the user
+        raise FileRejected(_l("The workbook could not be read; it may be damaged. Open it in Excel, "
+                              "save it again as .xlsx and retry.")) from None
+
+
+# --- one sheet -----------------------------------------------------------------------------------
+
+
+def _merged(ws, height: int) -> tuple[dict, dict]:
+    """Every cell of a merged range → the top-left value, and → the range itself."""
+    values, ranges = {}, {}
+    for rng in ws.merged_cells.ranges:
+        value = ws.cell(rng.min_row, rng.min_col).value
+        for r in range(rng.min_row, min(rng.max_row, height) + 1):
+            for c in range(rng.min_col, min(rng.max_col, MAX_COLUMNS) + 1):
+                values[(r, c)] = value
+                ranges[(r, c)] = rng
+    return values, ranges
+
+
+def _find_header(grid: list[list]) -> int | None:
+    """The row (index into grid) among the first rows naming the most known columns (at least 2)."""
+    best, best_count = None, 1
+    for i, row in enumerate(grid[:HEADER_SEARCH_ROWS]):
+        count = len({k for k in (column_key(v) for v in row) if k})
+        if count > best_count:
+            best, best_count = i, count
+    return best
+
+
+def _last_filled_row(ws) -> int:
+    """The last row holding a value: rows that are only formatted (often thousands) do not count.
+
+    openpyxl's max_row counts formatted empty rows; its cell store (bounded by the file size) does not lie.
+    """
+    if ws.max_row <= HEADER_SEARCH_ROWS:
+        return ws.max_row
+    return max((r for (r, _c), cell in ws._cells.items() if cell.value not in (None, "")), default=0)
+
+
+def read_table(ws, max_rows: int) -> Table:
+    """A sheet as a Table; problems found while reading are kept on it, not raised."""
+    table = Table(title=ws.title)
+    height = _last_filled_row(ws)
+    if height > max_rows:
+        table.problems.append((Position(ws.title), _l("The sheet has more than %(n)s rows; split the ledger.",
+                                                     n=max_rows)))
+        return table
+    values, ranges = _merged(ws, height)
+    grid = []
+    width = min(ws.max_column, MAX_COLUMNS)
+    rows = ws.iter_rows(max_row=max(height, 1), max_col=width, values_only=True)
+    for r, row in enumerate(rows, start=1):
+        grid.append([values.get((r, c), v) for c, v in enumerate(row, start=1)])
+    if not any(cell_text(v) for row in grid for v in row):
+        table.problems.append((Position(ws.title), _l("The sheet is empty.")))
+        return table
+    index = _find_header(grid)
+    if index is None:
+        table.problems.append((Position(ws.title), _l(
+            "No header row found: none of the first %(n)s rows names the ledger's columns "
+            "(问题描述, 整改措施, 责任人, 整改时限…).", n=HEADER_SEARCH_ROWS)))
+        return table
+    first_data = _read_header(table, grid, index, ranges)
+    table.caption = _caption(grid[:index])
+    _read_rows(table, grid, first_data, ranges)
+    return table
+
+
+def _read_header(table: Table, grid: list[list], index: int, ranges: dict) -> int:
+    """Fill table.columns; a header cell spanning columns takes its names from the row below."""
+    header_row = index + 1
+    table.header_row = header_row
+    below = grid[index + 1] if index + 1 < len(grid) else []
+    two_level = False
+    for c, value in enumerate(grid[index], start=1):
+        rng = ranges.get((header_row, c))
+        name = value
+        if rng is not None and rng.max_col > rng.min_col:
+            sub = below[c - 1] if c - 1 < len(below) else None
+            if column_key(sub):
+                name, two_level = sub, True
+            elif column_key(value):
+                if c == rng.min_col:
+                    pos = Position(table.title, header_row, get_column_letter(c), cell_text(value))
+                    table.problems.append((pos, _l(
+                        "The header cell %(name)s is merged over columns %(range)s; give each column its own "
+                        "header.", name=cell_text(value), range=rng.coord)))
+                continue
+        _add_column(table, name, Position(table.title, None, get_column_letter(c), cell_text(name)))
+    return index + (2 if two_level else 1)
+
+
+def _add_column(table: Table, name, pos: Position) -> None:
+    key = column_key(name)
+    if key is None:
+        return
+    if key in table.columns:
+        first = table.columns[key]
+        table.notes.append((pos, _l("Column %(column)s is ignored: column %(first)s already gives this.",
+                                    column=pos.column, first=first.column)))
+        return
+    table.columns[key] = pos
+
+
+def _caption(rows: list[list]) -> str | None:
+    """The ledger's title ("2022年巡察反馈问题整改台账"): the first text above the header that is
+    not a "填报单位：…" line."""
+    for row in rows:
+        texts = [cell_text(v) for v in row if cell_text(v)]
+        if texts and ":" not in texts[0] and "：" not in texts[0]:
+            return texts[0]
+    return None
+
+
+def _read_rows(table: Table, grid: list[list], start: int, ranges: dict) -> None:
+    positions = list(table.columns.items())
+    width = max((len(r) for r in grid), default=0)
+    for i in range(start, len(grid)):
+        number, raw = i + 1, grid[i]
+        if not any(cell_text(v) for v in raw):
+            continue
+        if _is_banner(raw, number, ranges, width):
+            table.notes.append((Position(table.title, number), _l("Row skipped as a heading: %(text)s",
+                                                                  text=_first_text(raw))))
+            continue
+        cells = {}
+        for key, pos in positions:
+            c = column_index_from_string(pos.letter)
+            value = raw[c - 1] if c - 1 < len(raw) else None
+            cells[key] = Cell(value, Position(table.title, number, pos.letter, pos.header))
+        table.rows.append(Row(number, cells))
+
+
+def _first_text(raw: list) -> str:
+    return next((cell_text(v) for v in raw if cell_text(v)), "")
+
+
+def _is_banner(raw: list, number: int, ranges: dict, width: int) -> bool:
+    """A section heading or footer: its only text comes from one cell merged across ≥ 3 columns."""
+    filled = [c for c, v in enumerate(raw, start=1) if cell_text(v)]
+    spans = {ranges.get((number, c)) for c in filled}
+    if len(spans) != 1 or None in spans:
+        return False
+    rng = spans.pop()
+    return rng.max_col - rng.min_col + 1 >= min(3, width) and rng.max_row == rng.min_row

@@ -1,0 +1,145 @@
+"""Delivery backends: SMTP, or .eml files in instance/outbox when no MAIL_SERVER is configured.
+
+A backend opens once per outbox flush (one SMTP connection for the whole batch), sends
+message after message, and tells temporary failures (retry later) from permanent ones.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses, make_msgid
+from pathlib import Path
+
+from flask import current_app
+
+
+class TemporaryFailure(Exception):
+    """Try again later: connection refused or lost, timeouts, 4xx replies."""
+
+
+class PermanentFailure(Exception):
+    """This message will never go through as it is: 5xx replies, an unusable address."""
+
+
+def _sender(value: str) -> Address:
+    """MAIL_DEFAULT_SENDER as "Name <addr>" or a bare address."""
+    name, addr = getaddresses([value or "tracker@localhost"])[0]
+    return Address(display_name=name, addr_spec=addr or "tracker@localhost")
+
+
+def build_message(notification, user, sender: str) -> EmailMessage:
+    """A multipart/alternative email (text + HTML), UTF-8 headers for Chinese names and subjects."""
+    msg = EmailMessage()
+    msg["Subject"] = notification.subject
+    msg["From"] = _sender(sender)
+    try:
+        msg["To"] = Address(display_name=user.name or "", addr_spec=user.email.strip())
+    except (ValueError, IndexError) as exc:
+        raise PermanentFailure(f"unusable address {user.email!r}: {exc}") from exc
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(idstring=f"notification-{notification.id}")
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Tracker-Notification"] = str(notification.id)
+    msg.set_content(notification.body_text)
+    msg.add_alternative(notification.body_html, subtype="html")
+    return msg
+
+
+def _classify(exc: Exception) -> Exception:
+    """Map an smtplib/socket error to TemporaryFailure or PermanentFailure."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        temporary = all(400 <= c < 500 for c in codes)
+        return (TemporaryFailure if temporary else PermanentFailure)(f"recipient refused: {exc.recipients}")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        kind = TemporaryFailure if 400 <= exc.smtp_code < 500 else PermanentFailure
+        return kind(f"{exc.smtp_code} {exc.smtp_error!r}")
+    return TemporaryFailure(f"{type(exc).__name__}: {exc}")
+
+
+class SMTPBackend:
+    """One SMTP session per flush; STARTTLS, implicit TLS and login as configured."""
+
+    def __init__(self, config):
+        self.config = config
+        self.conn: smtplib.SMTP | None = None
+
+    def describe(self) -> str:
+        return f"smtp {self.config['MAIL_SERVER']}:{self.config['MAIL_PORT']}"
+
+    def open(self) -> None:
+        cfg = self.config
+        timeout = cfg.get("MAIL_TIMEOUT", 30)
+        try:
+            if cfg.get("MAIL_USE_SSL"):
+                conn = smtplib.SMTP_SSL(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=timeout,
+                                        context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=timeout)
+                if cfg.get("MAIL_USE_TLS"):
+                    conn.starttls(context=ssl.create_default_context())
+            if cfg.get("MAIL_USERNAME"):
+                conn.login(cfg["MAIL_USERNAME"], cfg.get("MAIL_PASSWORD") or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            # Whatever stops the session (refused, TLS, login) is retried: it is not the message's fault.
+            raise TemporaryFailure(f"cannot connect to {self.describe()}: {exc}") from exc
+        self.conn = conn
+
+    def send(self, notification, user) -> str:
+        if self.conn is None:
+            self.open()
+        msg = build_message(notification, user, self.config["MAIL_DEFAULT_SENDER"])
+        try:
+            self.conn.send_message(msg)
+        except (OSError, smtplib.SMTPException) as exc:
+            error = _classify(exc)
+            if isinstance(error, TemporaryFailure):
+                self.close()  # the session may be unusable; the next message reconnects
+            raise error from exc
+        return "smtp"
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+            self.conn = None
+
+
+class FileBackend:
+    """Writes instance/outbox/<id>-<kind>.eml: the default when no MAIL_SERVER is configured."""
+
+    def __init__(self, directory: Path, sender: str):
+        self.directory = Path(directory)
+        self.sender = sender
+
+    def describe(self) -> str:
+        return f"files in {self.directory}"
+
+    def open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def send(self, notification, user) -> str:
+        self.open()
+        msg = build_message(notification, user, self.sender)
+        name = f"{notification.id}-{notification.kind.value}.eml"
+        tmp = self.directory / f".{name}.tmp"
+        tmp.write_bytes(msg.as_bytes())
+        os.replace(tmp, self.directory / name)  # a reader never sees half a file
+        return f"file:{name}"
+
+    def close(self) -> None:
+        return None
+
+
+def backend_for_app():
+    """The configured backend: SMTP when MAIL_SERVER is set, files otherwise."""
+    cfg = current_app.config
+    if cfg.get("MAIL_SERVER"):
+        return SMTPBackend(cfg)
+    return FileBackend(Path(current_app.instance_path) / "outbox", cfg["MAIL_DEFAULT_SENDER"])

@@ -1,0 +1,91 @@
+"""What a reminder says: subject and text/HTML bodies, rendered in the recipient's language.
+
+Rendering happens when the reminder is queued, so the outbox holds exactly what will be sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask import current_app
+from flask_babel import force_locale, gettext
+
+from tracker.enums import Light, TaskType
+from tracker.reminders.models import NotificationKind
+
+SHORT = 40
+
+
+@dataclass
+class Item:
+    """A measure as an email shows it (no ORM object, so templates cannot trigger queries)."""
+
+    id: int
+    number: str
+    measure: str
+    deadline: date | None
+    type: TaskType
+    unit: str
+    owner: str
+    link: str
+    light: Light | None
+    days_overdue: int = 0
+
+    @property
+    def short(self) -> str:
+        return shorten(self.measure)
+
+
+def shorten(text: str, limit: int = SHORT) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def task_link(task_id: int) -> str:
+    return current_app.config["BASE_URL"].rstrip("/") + f"/tasks/{task_id}"
+
+
+def make_item(task, *, number: str, unit: str, owner: str, today: date) -> Item:
+    """An Item from a Task row and the names a rule query joined to it."""
+    due_soon_days = current_app.config["DUE_SOON_DAYS"]
+    return Item(
+        id=task.id, number=number, measure=task.measure, deadline=task.deadline, type=task.type,
+        unit=unit, owner=owner, link=task_link(task.id), light=task.light(today, due_soon_days),
+        days_overdue=task.days_overdue(today),
+    )
+
+
+def _subject(kind: NotificationKind, ctx: dict) -> str:
+    item = ctx.get("item")
+    if kind == NotificationKind.ASSIGNED:
+        text = gettext("New measure assigned to you: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.DUE_SOON:
+        text = gettext("Due on %(date)s: %(measure)s", date=item.deadline.isoformat(), measure=item.short)
+    elif kind == NotificationKind.OVERDUE:
+        text = gettext("Overdue by %(days)s days: %(measure)s", days=item.days_overdue, measure=item.short)
+    elif kind == NotificationKind.ESCALATION:
+        text = gettext("Escalation: %(owner)s's measure is %(days)s days overdue: %(measure)s",
+                       owner=item.owner, days=item.days_overdue, measure=item.short)
+    elif kind == NotificationKind.ONGOING:
+        text = gettext("Monthly progress report due: %(measure)s", measure=item.short)
+    else:
+        text = gettext("Weekly rectification digest (%(week)s)", week=ctx["week"])
+    return f"[{gettext('Rectification Tracker')}] {text}"[:255]
+
+
+def _template(name: str):
+    # Straight from the Jinja environment: the web's context processors need a request and the
+    # email must not depend on who happens to be logged in when it is queued.
+    return current_app.jinja_env.get_template(name)
+
+
+def render(kind: NotificationKind, user, **ctx) -> dict:
+    """Subject and both bodies of one message, in `user`'s language."""
+    with force_locale(user.language or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        ctx.update(user=user, kind=kind, base_url=current_app.config["BASE_URL"].rstrip("/"))
+        return {
+            "subject": _subject(kind, ctx),
+            "body_text": _template(f"email/{kind.value}.txt").render(**ctx),
+            "body_html": _template(f"email/{kind.value}.html").render(**ctx),
+        }

@@ -1,0 +1,124 @@
+"""The outbox (提醒): one row per reminder to one person, and the scheduler's leader lease."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.clock import utcnow
+from tracker.enums import LabelledEnum, enum_column
+from tracker.extensions import db
+from tracker.org.models import User
+from tracker.tasks.models import Task
+
+
+class NotificationKind(LabelledEnum):
+    ASSIGNED = "assigned"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    ESCALATION = "escalation"
+    ONGOING = "ongoing"
+    DIGEST = "digest"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.ASSIGNED: _l("Assignment notice"),
+            cls.DUE_SOON: _l("Due soon"),
+            cls.OVERDUE: _l("Overdue reminder"),
+            cls.ESCALATION: _l("Escalation"),
+            cls.ONGOING: _l("Progress reminder"),
+            cls.DIGEST: _l("Weekly digest"),
+        }
+
+
+class NotificationStatus(LabelledEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def _labels(cls):
+        return {
+            cls.PENDING: _l("Waiting"),
+            cls.SENDING: _l("Sending"),
+            cls.SENT: _l("Sent"),
+            cls.FAILED: _l("Failed"),
+            cls.CANCELLED: _l("Cancelled"),
+        }
+
+
+class Channel(LabelledEnum):
+    EMAIL = "email"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.EMAIL: _l("Email")}
+
+
+class Notification(db.Model):
+    """An outgoing reminder; the in-app list reads the same rows.
+
+    `deadline` and `owner_id` are the task's state when the rule fired: the outbox compares
+    them with the task before sending, so a reminder that no longer holds is cancelled.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Indexed by the (user_id, created_at) and (user_id, read_at) indexes below.
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(enum_column(NotificationKind))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel), default=Channel.EMAIL)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    deadline: Mapped[date | None] = mapped_column(sa.Date)
+    owner_id: Mapped[int | None] = mapped_column()
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[NotificationStatus] = mapped_column(
+        enum_column(NotificationStatus), default=NotificationStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    claimed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(120))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # How it left: "smtp", "file:<name>", "in-app only (no email address)" …
+    delivery_note: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+    task: Mapped[Task | None] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("attempts >= 0", name="attempts"),
+        # The flush query: what is due to go out now.
+        sa.Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+        # A user's list, newest first, and the unread badge.
+        sa.Index("ix_notifications_user_id_created_at", "user_id", "created_at"),
+        sa.Index("ix_notifications_user_id_read_at", "user_id", "read_at"),
+    )
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+
+class SchedulerLease(db.Model):
+    """Who runs the scheduler's jobs now; heartbeat_at also tells a health check it is alive."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(sa.String(120))
+    acquired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -1,0 +1,137 @@
+"""The reminder rules of DESIGN §3 "Reminders": each one set-based query over the tasks.
+
+A rule returns the outbox rows it would add now (already rendered, existing keys left out);
+`run_once` queues them and flushes. Dates come from the injected Clock, in TIMEZONE.
+Dedupe keys name the recipient, so a reminder cancelled because the measure changed hands
+does not stop the new owner's reminder.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased
+
+from tracker.clock import Clock
+from tracker.enums import OVERDUE_STATES, Role, TaskType
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Problem
+from tracker.reminders import messages, outbox
+from tracker.reminders.models import NotificationKind as Kind
+from tracker.tasks.models import Task
+
+Owner = aliased(User)
+
+
+def _cfg(name: str) -> int:
+    return int(current_app.config[name])
+
+
+def _task_rows(*where):
+    """Open tasks with their owner, problem number, unit and responsible leader: one query."""
+    stmt = (sa.select(Task, Owner, Problem.number, Unit.name, Unit.path, Problem.responsible_leader_id)
+            .join(Owner, Owner.id == Task.owner_id)
+            .join(Problem, Problem.id == Task.problem_id)
+            .join(Unit, Unit.id == Task.unit_id)
+            .where(Task.state.in_(OVERDUE_STATES), *where)
+            .order_by(Task.id))
+    return db.session.execute(stmt).all()
+
+
+def _build(candidates, clock: Clock) -> list[dict]:
+    """Render and shape the candidates (kind, recipient, key, task row) whose key is new."""
+    known = outbox.existing_keys(c[2] for c in candidates)
+    today, rows, seen = clock.today(), [], set()
+    for kind, user, key, r in candidates:
+        if key in known or key in seen or not user.active:
+            continue
+        seen.add(key)
+        task = r[0]
+        item = messages.make_item(task, number=r[2], unit=r[3], owner=r[1].name, today=today)
+        message = messages.render(kind, user, item=item)
+        rows.append(outbox.row(kind, user, key, clock, message, task=task))
+    return rows
+
+
+def assignment_row(task: Task, clock: Clock) -> dict:
+    """The owner's notice that a measure is theirs; the version makes every (re)assignment distinct."""
+    owner = task.owner
+    item = messages.make_item(task, number=task.problem.number, unit=task.unit.name, owner=owner.name,
+                              today=clock.today())
+    key = f"assigned:{task.id}:u{owner.id}:v{task.version}"
+    return outbox.row(Kind.ASSIGNED, owner, key, clock, messages.render(Kind.ASSIGNED, owner, item=item),
+                      task=task)
+
+
+def due_soon(clock: Clock) -> list[dict]:
+    """Once per task per deadline (per owner), within DUE_SOON_DAYS before the deadline."""
+    today = clock.today()
+    found = _task_rows(Task.type != TaskType.ONGOING, Task.deadline >= today,
+                       Task.deadline <= today + timedelta(days=_cfg("DUE_SOON_DAYS")))
+    return _build([(Kind.DUE_SOON, r[1], f"due_soon:{r[0].id}:{r[0].deadline}:u{r[1].id}", r)
+                   for r in found], clock)
+
+
+def overdue(clock: Clock) -> list[dict]:
+    """On the first overdue day, then once a week while overdue (a missed run still sends that week's)."""
+    today = clock.today()
+    found = _task_rows(Task.overdue_clause(today))
+    candidates = []
+    for r in found:
+        week = ((today - r[0].deadline).days - 1) // 7
+        candidates.append((Kind.OVERDUE, r[1], f"overdue:{r[0].id}:{r[0].deadline}:{week}:u{r[1].id}", r))
+    return _build(candidates, clock)
+
+
+def _managers_by_unit() -> dict[int, list[User]]:
+    managers: dict[int, list[User]] = {}
+    for user in db.session.scalars(sa.select(User).where(User.role == Role.MANAGER, User.active.is_(True))):
+        managers.setdefault(user.unit_id, []).append(user)
+    return managers
+
+
+def _nearest_managers(path: str, managers: dict[int, list[User]], owner_id: int) -> list[User]:
+    """Managers of the unit, or of the nearest unit above it that has managers (other than the owner)."""
+    for unit_id in reversed([int(p) for p in path.strip("/").split("/") if p]):
+        found = [m for m in managers.get(unit_id, []) if m.id != owner_id]
+        if found:
+            return found
+    return []
+
+
+def escalation(clock: Clock) -> list[dict]:
+    """Overdue ≥ ESCALATE_AFTER_DAYS: the responsible leader and the unit's managers, once per deadline."""
+    today = clock.today()
+    found = _task_rows(Task.overdue_clause(today),
+                       Task.deadline <= today - timedelta(days=_cfg("ESCALATE_AFTER_DAYS")))
+    if not found:
+        return []
+    managers = _managers_by_unit()
+    leader_ids = {r[5] for r in found} - {None}
+    leaders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(leader_ids)))}
+    candidates = []
+    for r in found:
+        task = r[0]
+        recipients = _nearest_managers(r[4], managers, task.owner_id)
+        leader = leaders.get(r[5])
+        if leader is not None and leader.id != task.owner_id:
+            recipients = [leader, *recipients]
+        for user in recipients:
+            candidates.append((Kind.ESCALATION, user, f"escalation:{task.id}:{task.deadline}:u{user.id}", r))
+    return _build(candidates, clock)
+
+
+def ongoing(clock: Clock) -> list[dict]:
+    """Ongoing (长期坚持) measures: a progress reminder each month, from the month after assignment."""
+    local = clock.local_now()
+    # Compared in UTC: SQLite stores the UTC wall time and ignores an offset on the parameter.
+    month_start = datetime.combine(local.date().replace(day=1), time(), tzinfo=clock.tz).astimezone(UTC)
+    found = _task_rows(Task.type == TaskType.ONGOING, Task.created_at < month_start)
+    month = f"{local:%Y-%m}"
+    return _build([(Kind.ONGOING, r[1], f"ongoing:{r[0].id}:{month}:u{r[1].id}", r) for r in found], clock)
+
+
+RULES = (due_soon, overdue, escalation, ongoing)

@@ -1,0 +1,122 @@
+"""Reminder services called by the task services, the views, the command line and the scheduler.
+
+Like every service they flush and never commit, except the jobs (`run_once`, `send_digest`),
+which are a unit of work of their own: queue in one transaction, commit, then flush the outbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from tracker.audit import services as audit
+from tracker.clock import Clock
+from tracker.enums import Role
+from tracker.errors import InvalidTransition, PermissionDenied
+from tracker.extensions import db
+from tracker.reminders import digest as digest_rule
+from tracker.reminders import outbox, rules
+from tracker.reminders.models import Notification, NotificationStatus
+from tracker.tasks.models import Task
+
+ADMIN_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.FAILED)
+
+
+def notify_assignment(task: Task, clock: Clock) -> None:
+    """Queue the owner's assignment notice in the caller's transaction (sent after it commits)."""
+    outbox.enqueue([rules.assignment_row(task, clock)])
+
+
+# --- jobs ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    queued: list[dict] = field(default_factory=list)
+    flushed: outbox.FlushResult | None = None
+
+
+def queue_due(clock: Clock, *, with_digest: bool | None = None) -> list[dict]:
+    """Every rule's new rows (the digest only when its cron time has just passed)."""
+    found = []
+    for rule in rules.RULES:
+        found.extend(rule(clock))
+    if with_digest or (with_digest is None and digest_rule.digest_due(clock)):
+        found.extend(digest_rule.digest(clock))
+    return found
+
+
+def run_once(clock: Clock, dry_run: bool = False, backend=None, *, with_digest: bool | None = None
+             ) -> RunResult:
+    """One pass of every rule, then flush the outbox; a dry run only reports and writes nothing."""
+    result = RunResult(queued=queue_due(clock, with_digest=with_digest))
+    if dry_run:
+        db.session.rollback()
+        return result
+    outbox.enqueue(result.queued)
+    db.session.commit()
+    result.flushed = outbox.flush(clock, backend)
+    return result
+
+
+def send_digest(clock: Clock, backend=None) -> RunResult:
+    """The weekly digest job: queue this week's digests, commit, flush."""
+    result = RunResult(queued=digest_rule.digest(clock))
+    outbox.enqueue(result.queued)
+    db.session.commit()
+    result.flushed = outbox.flush(clock, backend)
+    return result
+
+
+# --- a user's notifications ------------------------------------------------------------------------
+
+
+def notifications_for(user):
+    """A statement for the user's notifications, newest first (what the in-app list shows)."""
+    return (sa.select(Notification)
+            .where(Notification.user_id == user.id, Notification.status != NotificationStatus.CANCELLED)
+            .order_by(Notification.created_at.desc(), Notification.id.desc()))
+
+
+def unread_count(user) -> int:
+    """How many of the user's notifications are unread (one indexed count)."""
+    return db.session.scalar(
+        sa.select(sa.func.count(Notification.id))
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None),
+               Notification.status != NotificationStatus.CANCELLED)
+    ) or 0
+
+
+def mark_all_read(user, clock: Clock) -> int:
+    """Mark every unread notification of the user read; returns how many."""
+    result = db.session.execute(
+        sa.update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+# --- the administrators' outbox ---------------------------------------------------------------------
+
+
+def outbox_for_admin():
+    """Pending, sending and failed messages, failed first, then the oldest."""
+    failed_first = sa.case((Notification.status == NotificationStatus.FAILED, 0), else_=1)
+    return (sa.select(Notification).where(Notification.status.in_(ADMIN_STATUSES))
+            .order_by(failed_first, Notification.created_at, Notification.id))
+
+
+def retry_failed(notification: Notification, actor, clock: Clock) -> Notification:
+    """An administrator queues a failed message again, with a fresh count of attempts."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied(_l("Only administrators may do this."))
+    if notification.status != NotificationStatus.FAILED:
+        raise InvalidTransition(_l("Only a failed message can be retried."))
+    outbox.retry(notification, clock)
+    audit.record(actor, clock, "notification.retry", notification,
+                 before={"status": "failed"}, after={"status": "pending"}, task_id=notification.task_id)
+    return notification

@@ -1,0 +1,120 @@
+"""Forms of the task page (one small form per action) and the rectification list's filter bar."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import Form, HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.fields import BooleanField, DateField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from tracker.enums import Light, TaskState, TaskType
+
+TEXT = 5000  # the services' MAX_TEXT; checked here too so the error sits beside the field
+
+
+def optional_int(value):
+    """Coerce a select's value; the blank choice means None."""
+    if value in (None, "", "None"):
+        return None
+    return int(value)
+
+
+class VersionedForm(FlaskForm):
+    """Carries the task version the user saw, so a stale edit is refused (optimistic locking)."""
+
+    version = HiddenField()
+
+    def expected_version(self) -> int | None:
+        try:
+            return int(self.version.data)
+        except (TypeError, ValueError):
+            return None
+
+
+class ProgressForm(FlaskForm):
+    body = TextAreaField(_l("Progress"), validators=[
+        DataRequired(_l("Write what has been done.")), Length(max=TEXT)])
+    files = MultipleFileField(_l("Evidence files"))
+
+
+class StartForm(VersionedForm):
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+
+
+class SubmitForm(VersionedForm):
+    result = TextAreaField(_l("Result"), validators=[
+        DataRequired(_l("Describe the result of the rectification.")), Length(max=TEXT)])
+    files = MultipleFileField(_l("Evidence files"))
+
+
+class VerifyForm(VersionedForm):
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+
+
+class ReasonForm(VersionedForm):
+    """Reject and cancel: a reason is required."""
+
+    comment = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Give a reason.")), Length(max=TEXT)])
+
+
+class ExtensionForm(FlaskForm):
+    new_deadline = DateField(_l("Requested deadline"), validators=[
+        InputRequired(_l("Choose the requested deadline."))])
+    reason = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Give a reason.")), Length(max=TEXT)])
+
+
+class DecideForm(FlaskForm):
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+    approve = SubmitField(_l("Approve"))
+    reject = SubmitField(_l("Reject"))
+
+
+class ReassignForm(VersionedForm):
+    owner = SelectField(_l("Responsible person"), coerce=optional_int, validators=[
+        InputRequired(_l("Choose the responsible person."))])
+    unit = SelectField(_l("Responsible unit"), coerce=optional_int, validators=[Optional()])
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+
+
+class DeadlineForm(VersionedForm):
+    deadline = DateField(_l("New deadline"), validators=[InputRequired(_l("Choose the new deadline."))])
+    comment = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Give a reason for the change.")), Length(max=TEXT)])
+
+
+class EditForm(VersionedForm):
+    measure = TextAreaField(_l("Measure"), validators=[
+        DataRequired(_l("Describe the measure.")), Length(max=TEXT)])
+    target = TextAreaField(_l("Target"), validators=[Optional(), Length(max=TEXT)])
+    type = SelectField(_l("Type"), choices=TaskType.choices, validators=[InputRequired()])
+
+
+class TaskFilterForm(Form):
+    """The GET filter bar; only renders what the user chose (queries.TaskFilters parses the values)."""
+
+    state = SelectField(_l("State"), validate_choice=False)
+    unit = SelectField(_l("Unit"), validate_choice=False)
+    owner = SelectField(_l("Responsible person"), validate_choice=False)
+    source = SelectField(_l("Source"), validate_choice=False)
+    category = SelectField(_l("Category"), validate_choice=False)
+    light = SelectField(_l("Light"), validate_choice=False)
+    type = SelectField(_l("Type"), validate_choice=False)
+    overdue = BooleanField(_l("Overdue only"))
+    due_after = StringField(_l("Deadline from"))
+    due_before = StringField(_l("Deadline to"))
+    q = StringField(_l("Search"))
+
+    def fill(self, units, users, sources, categories) -> None:
+        """Choices from the user's scope; the blank choice means "any"."""
+        anyone = [("", _l("All"))]
+        self.state.choices = anyone + [("open", _l("Open (not yet closed out)"))] + TaskState.choices()
+        self.unit.choices = anyone + [(str(u.id), "\u3000" * max(u.depth, 0) + u.name) for u in units]
+        self.owner.choices = anyone + [(str(u.id), u.name) for u in users]
+        self.source.choices = anyone + [(str(s.id), s.name) for s in sources]
+        self.category.choices = anyone + [(str(c.id), c.name) for c in categories]
+        self.light.choices = anyone + Light.choices()
+        self.type.choices = anyone + TaskType.choices()

@@ -1,0 +1,334 @@
+"""The rectification list as a query: filters, scope and sorting in one place (web list, API, exports)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import aliased, joinedload, selectinload
+
+from tracker import scope
+from tracker.clock import Clock
+from tracker.enums import OPEN_STATES, ExtensionState, Light, Role, TaskState, TaskType
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Category, Problem, Source
+from tracker.tasks import services
+from tracker.tasks.models import Evidence, Extension, Task
+
+OPEN = "open"  # the pseudo-state "assigned, in progress or submitted"
+MAX_ID = 2**31 - 1  # larger numbers cannot be ids (and would overflow an INTEGER on PostgreSQL)
+MAX_Q = 200
+TRUE_WORDS = {"1", "true", "yes", "on", "y"}
+
+SORT_KEYS = ("deadline", "state", "owner", "unit", "number", "created")
+DEFAULT_SORT = "deadline"
+# Workflow order, so "sort by state" reads like the process rather than the alphabet.
+STATE_ORDER = {s: i for i, s in enumerate(TaskState)}
+
+
+def _int(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
+def _date(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _enum(enum_cls, value: Any):
+    try:
+        return enum_cls(str(value).strip())
+    except ValueError:
+        return None
+
+
+@dataclass
+class TaskFilters:
+    """What the user asked the list for; every field None/False means "no restriction"."""
+
+    state: str | None = None  # a TaskState value or OPEN
+    unit_id: int | None = None  # the unit and its subtree
+    owner_id: int | None = None
+    source_id: int | None = None
+    category_id: int | None = None
+    overdue: bool = False
+    light: Light | None = None
+    due_after: date | None = None
+    due_before: date | None = None
+    q: str | None = None
+    problem_id: int | None = None
+    type: TaskType | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping) -> TaskFilters:
+        """Parse request arguments (web names like `unit` or API names like `unit_id`); junk is ignored."""
+
+        def get(name: str):
+            value = args.get(name)
+            if value in (None, ""):
+                value = args.get(f"{name}_id")
+            return value
+
+        state = str(args.get("state") or "").strip()
+        if state != OPEN:
+            state = getattr(_enum(TaskState, state), "value", None)
+        q = " ".join(str(args.get("q") or "").split())[:MAX_Q] or None
+        return cls(
+            state=state,
+            unit_id=_int(get("unit")),
+            owner_id=_int(get("owner")),
+            source_id=_int(get("source")),
+            category_id=_int(get("category")),
+            overdue=str(args.get("overdue") or "").strip().lower() in TRUE_WORDS,
+            light=_enum(Light, args.get("light") or ""),
+            due_after=_date(args.get("due_after")),
+            due_before=_date(args.get("due_before")),
+            q=q,
+            problem_id=_int(get("problem")),
+            type=_enum(TaskType, args.get("type") or ""),
+        )
+
+    @property
+    def active(self) -> bool:
+        """True when any filter is set (the page then offers a reset link)."""
+        return any(getattr(self, f.name) not in (None, False) for f in fields(self))
+
+    @property
+    def needs_problem(self) -> bool:
+        return bool(self.q or self.source_id or self.category_id)
+
+
+def light_rank(today: date, due_soon_days: int):
+    """0 red, 1 yellow, 2 green / not open: orders a list by urgency."""
+    return sa.case(
+        (Task.overdue_clause(today), 0),
+        (Task.due_soon_clause(today, due_soon_days), 1),
+        else_=2,
+    )
+
+
+def light_clause(light: Light, today: date, due_soon_days: int):
+    """SQL for one traffic light colour, the twin of Task.light()."""
+    red = Task.overdue_clause(today)
+    yellow = Task.due_soon_clause(today, due_soon_days)
+    if light == Light.RED:
+        return red
+    if light == Light.YELLOW:
+        return yellow
+    return sa.and_(Task.state.in_(OPEN_STATES), sa.not_(red), sa.not_(yellow))
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _subtree_of(unit_id: int):
+    """Ids of a unit and its descendants, by id, without loading the unit first."""
+    top = aliased(Unit)
+    path = sa.select(top.path).where(top.id == unit_id).scalar_subquery()
+    return sa.select(Unit.id).where(Unit.path.startswith(path)).scalar_subquery()
+
+
+def _where(filters: TaskFilters, today: date, due_soon_days: int) -> list:
+    """The WHERE terms for the filters (Problem columns require the caller to join Problem)."""
+    terms: list = []
+    if filters.state == OPEN:
+        terms.append(Task.state.in_(OPEN_STATES))
+    elif filters.state:
+        terms.append(Task.state == TaskState(filters.state))
+    if filters.unit_id:
+        terms.append(Task.unit_id.in_(_subtree_of(filters.unit_id)))
+    if filters.owner_id:
+        terms.append(Task.owner_id == filters.owner_id)
+    if filters.problem_id:
+        terms.append(Task.problem_id == filters.problem_id)
+    if filters.type:
+        terms.append(Task.type == filters.type)
+    if filters.source_id:
+        terms.append(Problem.source_id == filters.source_id)
+    if filters.category_id:
+        terms.append(Problem.category_id == filters.category_id)
+    if filters.overdue:
+        terms.append(Task.overdue_clause(today))
+    if filters.light:
+        terms.append(light_clause(filters.light, today, due_soon_days))
+    if filters.due_after:
+        terms.append(Task.deadline >= filters.due_after)
+    if filters.due_before:
+        terms.append(Task.deadline <= filters.due_before)
+    if filters.q:
+        pattern = _like(filters.q)
+        terms.append(sa.or_(*(col.ilike(pattern, escape="\\") for col in (
+            Task.measure, Task.target, Task.result, Problem.number, Problem.description))))
+    return terms
+
+
+def parse_sort(raw: str | None) -> tuple[str, bool]:
+    """`deadline` / `-deadline` → (key, descending); unknown keys fall back to the default."""
+    raw = (raw or "").strip()
+    key = raw.lstrip("-")
+    if key not in SORT_KEYS:
+        return DEFAULT_SORT, False
+    return key, raw.startswith("-")
+
+
+def _order(stmt, sort: tuple[str, bool], today: date):
+    key, desc = sort
+
+    def direction(col):
+        return col.desc() if desc else col.asc()
+
+    # Ongoing measures may have no deadline: put them last in either direction, on every backend.
+    no_deadline = Task.deadline.is_(None)
+    if key == "deadline":
+        order = [] if desc else [sa.case((Task.overdue_clause(today), 0), else_=1)]
+        order += [no_deadline, direction(Task.deadline)]
+    elif key == "state":
+        order = [direction(sa.case(STATE_ORDER, value=Task.state)), no_deadline, Task.deadline]
+    elif key == "owner":
+        owner = aliased(User)
+        stmt = stmt.join(owner, owner.id == Task.owner_id)
+        order = [direction(owner.name)]
+    elif key == "unit":
+        unit = aliased(Unit)
+        stmt = stmt.join(unit, unit.id == Task.unit_id)
+        order = [direction(unit.path)]
+    elif key == "number":
+        order = [direction(Problem.number)]
+    else:
+        order = [direction(Task.created_at)]
+    return stmt.order_by(*order, direction(Task.id))
+
+
+def task_query(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, bool] | str | None = None,
+               *, load: bool = True):
+    """The tasks `actor` may read that match `filters`, sorted; owner, unit and problem loaded with it."""
+    today = clock.today()
+    days = current_app.config["DUE_SOON_DAYS"]
+    if not isinstance(sort, tuple):
+        sort = parse_sort(sort)
+    stmt = sa.select(Task).where(scope.task_clause(actor))
+    if filters.needs_problem or sort[0] == "number":
+        stmt = stmt.join(Problem, Problem.id == Task.problem_id)
+    stmt = stmt.where(*_where(filters, today, days))
+    stmt = _order(stmt, sort, today)
+    if load:
+        stmt = stmt.options(joinedload(Task.owner), joinedload(Task.unit), joinedload(Task.problem))
+    return stmt
+
+
+# --- the home page ------------------------------------------------------------------------------
+
+
+def my_open_tasks(actor: User, clock: Clock, limit: int):
+    """The actor's own open tasks: red, then yellow, then green, then by deadline."""
+    today, days = clock.today(), current_app.config["DUE_SOON_DAYS"]
+    stmt = (
+        sa.select(Task)
+        .where(Task.owner_id == actor.id, Task.state.in_(OPEN_STATES))
+        .options(joinedload(Task.problem), joinedload(Task.unit))
+        .order_by(light_rank(today, days), Task.deadline.is_(None), Task.deadline, Task.id)
+        .limit(limit)
+    )
+    return db.session.scalars(stmt).all()
+
+
+def my_counters(actor: User, clock: Clock) -> dict[str, int]:
+    """Counts of the actor's open tasks: overdue, due soon, in progress, awaiting close-out."""
+    today, days = clock.today(), current_app.config["DUE_SOON_DAYS"]
+
+    def count(cond):
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+    row = db.session.execute(
+        sa.select(
+            count(Task.overdue_clause(today)).label("overdue"),
+            count(Task.due_soon_clause(today, days)).label("due_soon"),
+            count(Task.state == TaskState.IN_PROGRESS).label("in_progress"),
+            count(Task.state == TaskState.SUBMITTED).label("submitted"),
+            sa.func.count(Task.id).label("open"),
+        ).where(Task.owner_id == actor.id, Task.state.in_(OPEN_STATES))
+    ).one()
+    return {key: int(value or 0) for key, value in row._mapping.items()}
+
+
+def awaiting_verification(actor: User, limit: int):
+    """Submitted tasks this manager may verify (oldest submission first) and their total."""
+    where = services.verifiable_clause(actor)
+    total = db.session.scalar(sa.select(sa.func.count(Task.id)).where(where))
+    rows = db.session.scalars(
+        sa.select(Task).where(where)
+        .options(joinedload(Task.problem), joinedload(Task.owner), joinedload(Task.unit))
+        .order_by(Task.submitted_at, Task.id).limit(limit)
+    ).all()
+    return rows, total
+
+
+def pending_extensions(actor: User, limit: int):
+    """Extension requests waiting for this manager's decision (oldest first) and their total."""
+    where = sa.and_(Extension.state == ExtensionState.PENDING, Task.state.in_(OPEN_STATES),
+                    services.managed_clause(actor))
+    base = sa.select(Extension).join(Task, Task.id == Extension.task_id).where(where)
+    total = db.session.scalar(
+        sa.select(sa.func.count(Extension.id)).join(Task, Task.id == Extension.task_id).where(where))
+    rows = db.session.scalars(
+        base.options(selectinload(Extension.task).joinedload(Task.problem),
+                     selectinload(Extension.requested_by))
+        .order_by(Extension.created_at, Extension.id).limit(limit)
+    ).all()
+    return rows, total
+
+
+# --- the task page ------------------------------------------------------------------------------
+
+
+def names_in_timeline(entries) -> tuple[dict[int, User], dict[int, Unit]]:
+    """People and units named in the before/after values of a timeline, in two queries at most."""
+    user_ids, unit_ids = set(), set()
+    for entry in entries:
+        for values in (entry.event.before or {}, entry.event.after or {}):
+            if isinstance(values.get("owner_id"), int):
+                user_ids.add(values["owner_id"])
+            if isinstance(values.get("unit_id"), int):
+                unit_ids.add(values["unit_id"])
+    users = db.session.scalars(sa.select(User).where(User.id.in_(user_ids))) if user_ids else []
+    units = db.session.scalars(sa.select(Unit).where(Unit.id.in_(unit_ids))) if unit_ids else []
+    return {u.id: u for u in users}, {u.id: u for u in units}
+
+
+def task_evidence(task: Task) -> list[Evidence]:
+    """Every evidence file of a task, oldest first, with its uploader."""
+    return db.session.scalars(
+        sa.select(Evidence).where(Evidence.task_id == task.id)
+        .options(joinedload(Evidence.uploaded_by)).order_by(Evidence.id)
+    ).all()
+
+
+# --- filter bar choices -------------------------------------------------------------------------
+
+
+def sources_in_scope(actor: User) -> list[Source]:
+    """Sources the actor's visible tasks came from (newest first)."""
+    stmt = sa.select(Source).order_by(Source.held_on.desc(), Source.id.desc())
+    if actor.role != Role.ADMIN:
+        used = (sa.select(Problem.source_id).join(Task, Task.problem_id == Problem.id)
+                .where(scope.task_clause(actor)))
+        stmt = stmt.where(Source.id.in_(used))
+    return db.session.scalars(stmt).all()
+
+
+def categories() -> list[Category]:
+    """The category list in its configured order (inactive ones too: old problems still use them)."""
+    return db.session.scalars(sa.select(Category).order_by(Category.sort_order, Category.id)).all()
