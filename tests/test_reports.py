@@ -473,3 +473,11 @@ def test_numbers_do_not_depend_on_the_clock_for_past_periods(org, ledger):
     assert (later.closed, later.overdue, later.as_of) == (3, 1, TO)
     assert later.open_items[0].overdue_days == (TO - date(2026, 4, 30)).days
     assert TO - timedelta(days=31) == date(2026, 4, 30)
+
+
+@pytest.mark.parametrize("args", ["date_from=0001-01-01&date_to=2026-06-15",
+                                  "date_from=2026-01-01&date_to=9999-12-31"])
+def test_preview_refuses_dates_out_of_range(client, org, login_as, args):
+    login_as(org.mgr_a)
+    response = client.get(f"/reports/rectification?unit={org.a.id}&{args}")
+    assert response.status_code == 422

@@ -1,5 +1,60 @@
-"""Placeholder blueprint; replaced by the full views."""
+"""The dashboard: the report's figures for a unit and a period, with charts linking into the lists."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, render_template, request
+from flask_login import current_user, login_required
+
+from tracker.dashboard.forms import DashboardForm
+from tracker.dashboard.panels import PagePieces
+from tracker.dashboard.services import dashboard_figures
+from tracker.errors import PermissionDenied, ValidationFailed
+from tracker.extensions import db
+from tracker.org.models import Unit
+from tracker.viewutils import clock, form_errors, scoped_units
 
 bp = Blueprint("dashboard", __name__)
+
+
+def _form(units: list[Unit]) -> DashboardForm:
+    """The form from the query string over the defaults: own unit (admin: the root), 1 January → today."""
+    today = clock().today()
+    # An admin sees everything, so starts at the top of the tree rather than at their own unit.
+    default_unit = units[0].id if units and (current_user.is_admin or not current_user.unit_id) \
+        else current_user.unit_id
+    form = DashboardForm(formdata=request.args or None, unit=default_unit, date_from=date(today.year, 1, 1),
+                         date_to=today)
+    form.unit.choices = [(u.id, "\u3000" * u.depth + u.name) for u in units]
+    return form
+
+
+def _board(form: DashboardForm):
+    """The dashboard for a valid form, or None with the errors set on the form."""
+    if request.args and not form.validate():
+        return None
+    unit = db.session.get(Unit, form.unit.data) if form.unit.data else None
+    try:
+        return dashboard_figures(current_user, unit, form.date_from.data, form.date_to.data, clock())
+    except PermissionDenied as exc:
+        form.unit.errors = [*form.unit.errors, exc.message]
+    except ValidationFailed as exc:
+        form_errors(form, exc)
+    return None
+
+
+@bp.route("/dashboard")
+@login_required
+def index():
+    """Headline figures and charts of a unit's subtree for a period (every role, within its scope)."""
+    units = scoped_units(current_user)
+    form = _form(units)
+    if not units:
+        return render_template("dashboard/index.html", form=form, board=None, no_units=True)
+    board = _board(form)
+    if board is None:
+        return render_template("dashboard/index.html", form=form, board=None), 422
+    pieces = PagePieces(board)
+    return render_template("dashboard/index.html", form=form, board=board, figures=pieces.figures(),
+                           panels=pieces.panels())

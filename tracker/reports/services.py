@@ -189,6 +189,10 @@ def check_period(date_from: date | None, date_to: date | None) -> None:
         errors["date_from"] = [_l("Give the first day of the period.")]
     if date_to is None:
         errors["date_to"] = [_l("Give the last day of the period.")]
+    # Years far outside any real report overflow the time-zone arithmetic of the period bounds.
+    for name, value in (("date_from", date_from), ("date_to", date_to)):
+        if value is not None and not 1900 <= value.year <= 2999:
+            errors[name] = [_l("Choose a date between 1900 and 2999.")]
     if not errors and date_from > date_to:
         errors["date_to"] = [_l("The end of the period cannot be before its start.")]
     if errors:
