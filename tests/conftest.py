@@ -23,6 +23,8 @@ from tracker.clock import Clock
 from tracker.enums import Role, SourceKind, TaskType
 from tracker.extensions import db
 
+pytest_plugins = ["browser_support"]  # live_server, browser, page fixtures
+
 NOW = "2026-06-15T10:00:00"  # a Monday, Asia/Shanghai
 TODAY = date(2026, 6, 15)
 PASSWORD = "password123"

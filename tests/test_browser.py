@@ -9,7 +9,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from browser_support import browser, live_server, page, shot  # noqa: F401  (fixtures)
+from browser_support import shot
 from conftest import PASSWORD
 
 from tracker.enums import ProblemState, TaskState
@@ -48,7 +48,7 @@ def open_task(page, server, task_id):
     page.goto(f"{server.url}/tasks/{task_id}")
 
 
-def test_manager_and_staff_close_out_a_problem(page, live_server, org, make, tmp_path):  # noqa: F811
+def test_manager_and_staff_close_out_a_problem(page, live_server, org, make, tmp_path):
     server = live_server
     make.source(org.a, name="2026年度组织生活会")
     db.session.commit()
@@ -137,7 +137,7 @@ def test_manager_and_staff_close_out_a_problem(page, live_server, org, make, tmp
     assert db.session.scalar(sa.select(sa.func.count(Evidence.id)).where(Evidence.task_id == first.id)) == 1
 
 
-def test_ui_in_both_languages(page, live_server, org, make):  # noqa: F811
+def test_ui_in_both_languages(page, live_server, org, make):
     server = live_server
     login(page, server, org.mgr_a)
     assert page.locator("nav").inner_text().count("整改清单") == 1

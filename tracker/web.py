@@ -35,9 +35,11 @@ def init_app(app: Flask) -> None:
 
     from tracker import cli
     from tracker.admin.views import bp as admin_bp
+    from tracker.api.views import bp as api_bp
     from tracker.auth.views import bp as auth_bp
     from tracker.dashboard.views import bp as dashboard_bp
     from tracker.ledger.views import bp as ledger_bp
+    from tracker.ops.views import bp as ops_bp
     from tracker.problems.views import bp as problems_bp
     from tracker.reminders import scheduler
     from tracker.reminders.views import bp as reminders_bp
@@ -45,8 +47,11 @@ def init_app(app: Flask) -> None:
     from tracker.tasks.views import bp as tasks_bp
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
-                      dashboard_bp):
+                      dashboard_bp, ops_bp):
         app.register_blueprint(blueprint)
+    # The API authenticates with bearer tokens, not cookies, so CSRF does not apply to it.
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
     cli.init_app(app)
     scheduler.init_app(app)
     _register_error_handlers(app)

@@ -71,7 +71,9 @@ class Problem(db.Model):
     lead_unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
     responsible_person_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # Derived from the tasks by tasks.services.refresh_problem_state; stored so lists can filter on it.
-    state: Mapped[ProblemState] = mapped_column(enum_column(ProblemState), default=ProblemState.OPEN, index=True)
+    state: Mapped[ProblemState] = mapped_column(
+        enum_column(ProblemState), default=ProblemState.OPEN, index=True
+    )
     closed_on: Mapped[Optional[date]] = mapped_column(sa.Date)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,3 @@
+"""Commands of this feature, registered by tracker.cli."""
+
+commands: list = []
