@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -20,8 +20,8 @@ class Clock:
     def now(self) -> datetime:
         """The current instant, timezone-aware (UTC)."""
         if self.fixed is not None:
-            return self.fixed.astimezone(timezone.utc)
-        return datetime.now(timezone.utc)
+            return self.fixed.astimezone(UTC)
+        return datetime.now(UTC)
 
     def local_now(self) -> datetime:
         return self.now().astimezone(self.tz)
@@ -48,4 +48,4 @@ def current_clock() -> Clock:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

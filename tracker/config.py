@@ -35,6 +35,10 @@ ENV_SETTINGS: dict[str, type] = {
     "SCHEDULER_LEASE_SECONDS": int,
     "DIGEST_GRACE_HOURS": int,
     "MAIL_TIMEOUT": int,
+    "LOG_FORMAT": str,
+    "LOG_LEVEL": str,
+    "LOGIN_RATE_LIMIT": str,
+    "API_RATE_LIMIT": str,
 }
 
 DEFAULTS = {
@@ -69,6 +73,9 @@ DEFAULTS = {
     "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
     "LANGUAGES": {"zh_CN": "中文", "en": "English"},
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Logs: "text" (one readable line) or "json" (one JSON object per line); the root level.
+    "LOG_FORMAT": "text",
+    "LOG_LEVEL": "INFO",
     # A fixed "now" (ISO datetime) for demos and tests; None means the real clock.
     "NOW": None,
 }

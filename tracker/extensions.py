@@ -1,6 +1,8 @@
 """Flask extensions, created unbound so every module can import them."""
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,3 +29,6 @@ migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 babel = Babel()
 csrf = CSRFProtect()
+# Limits are declared where they apply (login, the API); storage from RATELIMIT_STORAGE_URI
+# (memory:// by default, per process; redis://… or memcached://… to share across workers).
+limiter = Limiter(key_func=get_remote_address)

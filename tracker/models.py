@@ -1,5 +1,6 @@
 """Every model in one namespace, for Alembic autogenerate and for convenience in tests."""
 
+from tracker.api.models import ApiToken
 from tracker.audit.models import AuditEvent
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
@@ -7,6 +8,7 @@ from tracker.reminders.models import Notification, SchedulerLease
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Category",
     "Evidence",

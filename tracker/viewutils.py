@@ -14,6 +14,9 @@ from tracker.enums import Role
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 
+# Ids beyond a 32-bit integer cannot exist; looking them up would overflow PostgreSQL's INTEGER.
+MAX_ID = 2**31 - 1
+
 
 def clock() -> Clock:
     """The request's clock (fixed by NOW in config for demos and tests)."""
@@ -26,6 +29,8 @@ def get_task_or_404(task_id: int, *options):
     """A task the current user may read, or 404 (never 403: ids cannot be probed)."""
     from tracker.tasks.models import Task
 
+    if not 0 < task_id <= MAX_ID:
+        abort(404)
     task = db.session.get(Task, task_id, options=list(options))
     if task is None or not scope.can_read_task(current_user, task):
         abort(404)
@@ -35,6 +40,8 @@ def get_task_or_404(task_id: int, *options):
 def get_problem_or_404(problem_id: int, *options):
     from tracker.problems.models import Problem
 
+    if not 0 < problem_id <= MAX_ID:
+        abort(404)
     problem = db.session.get(Problem, problem_id, options=list(options))
     if problem is None or not scope.can_read_problem(current_user, problem):
         abort(404)

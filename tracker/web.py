@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import wraps
 from pathlib import Path
 
 from flask import Flask, flash, g, redirect, render_template, request, url_for
@@ -11,19 +12,35 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter
 
 from tracker import i18n
 from tracker import models as _models  # noqa: F401  (every table known to Alembic)
+from tracker.api import errors as api_errors
 from tracker.clock import current_clock
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ServiceError
-from tracker.extensions import babel, csrf, db, login_manager, migrate
+from tracker.extensions import babel, csrf, db, limiter, login_manager, migrate
+from tracker.ops import logging as ops_logging
 from tracker.tasks import evidence
+from tracker.viewutils import MAX_ID
+
+
+class BoundedIntConverter(IntegerConverter):
+    """`<int:…>` in every route: ids beyond a 32-bit INTEGER cannot exist, so they answer 404
+    at routing instead of overflowing the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def init_app(app: Flask) -> None:
     root = Path(__file__).resolve().parent.parent
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.json.ensure_ascii = False  # Chinese stays readable in API responses
+    ops_logging.init_app(app)  # first: request ids and log format for everything after
     db.init_app(app)
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
@@ -32,6 +49,11 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "warning"
+    # Rate limits (login attempts, API calls) are off in tests unless a test turns them on.
+    app.config.setdefault("RATELIMIT_ENABLED", not app.testing)
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")  # per process; set a shared store to share
+    limiter.init_app(app)
 
     from tracker import cli
     from tracker.admin.views import bp as admin_bp
@@ -100,18 +122,31 @@ def _register_error_handlers(app: Flask) -> None:
             return redirect(target)
         return redirect(url_for("tasks.home"))
 
+    def api_aware(handler):
+        # Under /api/ every error is the API's JSON error body, never a page or a redirect.
+        @wraps(handler)
+        def wrapped(exc):
+            if api_errors.is_api_request():
+                return api_errors.from_exception(exc)
+            return handler(exc)
+
+        return wrapped
+
     @app.errorhandler(CSRFError)
+    @api_aware
     def csrf_error(exc):
         flash(_l("The form expired or was sent from elsewhere. Please try again."), "danger")
         return back()
 
     @app.errorhandler(RequestEntityTooLarge)
+    @api_aware
     def too_large(exc):
         flash(_l("The upload is too large (at most %(mb)s MB per file).", mb=app.config["UPLOAD_MAX_MB"]),
               "danger")
         return back()
 
     @app.errorhandler(StaleDataError)
+    @api_aware
     def stale(exc):
         db.session.rollback()
         flash(_l("Someone else changed this item after you opened it. Reload the page and try again."),
@@ -119,14 +154,26 @@ def _register_error_handlers(app: Flask) -> None:
         return back()
 
     @app.errorhandler(ServiceError)
+    @api_aware
     def service_error(exc):
         db.session.rollback()
         flash(exc.message, "danger")
         return back()
 
+    @app.errorhandler(429)
+    @api_aware
+    def too_many(exc):
+        flash(_l("Too many attempts. Wait a minute and try again."), "danger")
+        return render_template("errors.html", code=429), 429
+
+    @app.errorhandler(HTTPException)
+    @api_aware
+    def other_http_error(exc):
+        return exc  # Werkzeug's own response outside the API
+
     for code in (403, 404, 405, 500):
-        app.register_error_handler(code, lambda exc, code=code: (
-            render_template("errors.html", code=code), code))
+        app.register_error_handler(code, api_aware(lambda exc, code=code: (
+            render_template("errors.html", code=code), code)))
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
+from tracker.api import tokens
+from tracker.api.forms import TokenForm
+from tracker.api.models import ApiToken
 from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm
-from tracker.errors import ValidationFailed
-from tracker.extensions import db
+from tracker.errors import ServiceError, ValidationFailed
+from tracker.extensions import db, limiter
 from tracker.i18n import SUPPORTED
 from tracker.org import services as org
 from tracker.org.models import User
@@ -27,6 +30,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config.get("LOGIN_RATE_LIMIT", "10/minute"), methods=["POST"])
 def login():
     """Username and password; inactive users and wrong passwords get the same answer."""
     if current_user.is_authenticated:
@@ -86,4 +90,48 @@ def profile():
             db.session.commit()
             flash(_l("Your password is changed."), "success")
             return redirect(url_for("auth.profile"))
-    return render_template("auth/profile.html", prefs=prefs, password=password)
+    return _profile_page(prefs=prefs, password=password)
+
+
+def _profile_page(status: int = 200, **forms):
+    """The profile page; forms not given start blank."""
+    forms.setdefault("prefs", PreferencesForm(prefix="prefs", obj=current_user))
+    forms.setdefault("password", PasswordForm(prefix="pw"))
+    forms.setdefault("token_form", TokenForm(prefix="token", formdata=None))
+    forms.setdefault("new_token", None)
+    return render_template("auth/profile.html", tokens=tokens.user_tokens(current_user), **forms), status
+
+
+@bp.route("/profile/tokens", methods=["POST"])
+@login_required
+def create_token():
+    """A new personal API token, shown on the page once (never stored, never flashed into the cookie)."""
+    form = TokenForm(prefix="token")
+    if not form.validate_on_submit():
+        return _profile_page(422, token_form=form)
+    try:
+        _, raw = tokens.create_token(current_user, clock(), name=form.name.data, actor=current_user)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        form_errors(form, exc)
+        return _profile_page(422, token_form=form)
+    db.session.commit()
+    return _profile_page(token_form=TokenForm(prefix="token", formdata=None), new_token=raw)
+
+
+@bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):
+    """Revoke one of the user's own tokens; it stops working at once."""
+    token = db.session.get(ApiToken, token_id) if token_id <= 2**31 - 1 else None
+    if token is None or token.user_id != current_user.id:
+        abort(404)
+    try:
+        tokens.revoke_token(token, current_user, clock())
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "warning")
+    else:
+        db.session.commit()
+        flash(_l("The token %(name)s is revoked.", name=token.name), "success")
+    return redirect(url_for("auth.profile") + "#api-tokens")

@@ -83,7 +83,8 @@ class TaskFilters:
         state = str(args.get("state") or "").strip()
         if state != OPEN:
             state = getattr(_enum(TaskState, state), "value", None)
-        q = " ".join(str(args.get("q") or "").split())[:MAX_Q] or None
+        # NUL cannot travel to PostgreSQL in a text parameter.
+        q = " ".join(str(args.get("q") or "").replace("\x00", "").split())[:MAX_Q] or None
         return cls(
             state=state,
             unit_id=_int(get("unit")),

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
 
+from tracker.api import export
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import db
@@ -117,6 +131,21 @@ def task_list():
     units, sources = scoped_units(current_user), queries.sources_in_scope(current_user)
     form.fill(units, owners, sources, queries.categories())
     return render_template("tasks/list.html", pagination=pagination, form=form, filters=filters, sort=sort)
+
+
+@bp.route("/tasks.csv")
+@login_required
+def export_csv():
+    """The rectification list as CSV with the list's filters and sort, streamed (UTF-8 with BOM for Excel)."""
+    filters = queries.TaskFilters.from_args(request.args)
+    sort = queries.parse_sort(request.args.get("sort"))
+    stmt = queries.task_query(current_user, clock(), filters, sort).execution_options(yield_per=export.CHUNK)
+    today = clock().today()
+    name = f"{_('Rectification list')}_{today.isoformat()}.csv"
+    disposition = (f"attachment; filename=\"rectification-list-{today.isoformat()}.csv\"; "
+                   f"filename*=UTF-8''{quote(name)}")
+    body = stream_with_context(export.task_csv(db.session.scalars(stmt), today))
+    return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
 
 
 # --- the task page ------------------------------------------------------------------------------

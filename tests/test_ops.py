@@ -1,0 +1,169 @@
+"""GET /healthz and the structured logs (request ids, access lines, JSON format)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from datetime import timedelta
+
+import pytest
+from conftest import PASSWORD
+
+from tracker import create_app
+from tracker.clock import utcnow
+from tracker.extensions import db
+from tracker.ops import logging as ops_logging
+from tracker.reminders.leader import LeaseElector
+from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
+
+
+def _notification(user, status, created_at, n):
+    db.session.add(Notification(user_id=user.id, kind=NotificationKind.DIGEST, dedupe_key=f"k{n}",
+                                subject="s", body_text="t", body_html="h", status=status,
+                                created_at=created_at, next_attempt_at=created_at))
+
+
+def test_healthz_reports_database_scheduler_and_outbox_without_login(app, client, org, clock):
+    now = clock.now()
+    _notification(org.staff_a, NotificationStatus.PENDING, now - timedelta(minutes=30), 1)
+    _notification(org.staff_a, NotificationStatus.PENDING, now - timedelta(minutes=5), 2)
+    _notification(org.staff_b, NotificationStatus.FAILED, now - timedelta(days=2), 3)
+    _notification(org.staff_b, NotificationStatus.SENT, now - timedelta(days=9), 4)
+    db.session.commit()
+    elector = LeaseElector(db.engine, ttl_seconds=60, holder="host-a:123")
+    assert elector.tick(utcnow() - timedelta(seconds=12))
+
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok" and body["version"]
+    assert body["database"]["ok"] is True and body["database"]["latency_ms"] >= 0
+    assert body["database"]["backend"] == db.engine.dialect.name
+    assert body["outbox"] == {"pending": 2, "sending": 0, "failed": 1, "oldest_pending_age_seconds": 1800.0}
+    scheduler = body["scheduler"]
+    assert scheduler["holder"] == "host-a:123" and scheduler["alive"] is True
+    assert 11 <= scheduler["heartbeat_age_seconds"] < 60
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_says_when_the_scheduler_is_gone(app, client, org):
+    LeaseElector(db.engine, ttl_seconds=60, holder="host-b:9").tick(utcnow() - timedelta(minutes=10))
+    scheduler = client.get("/healthz").get_json()["scheduler"]
+    assert scheduler["holder"] == "host-b:9" and scheduler["alive"] is False
+    assert scheduler["heartbeat_age_seconds"] >= 600
+
+
+def test_healthz_is_cheap(app, client, org, queries):
+    with queries() as seen:
+        assert client.get("/healthz").status_code == 200
+    assert len(seen) <= 6, seen
+
+
+def test_healthz_answers_503_when_the_database_does_not(tmp_path):
+    os.environ["TRACKER_INSTANCE_PATH"] = str(tmp_path / "instance")
+    try:
+        app = create_app({"TESTING": True, "SECRET_KEY": "t",
+                          "DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.sqlite3'}"})
+    finally:
+        del os.environ["TRACKER_INSTANCE_PATH"]
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "error" and body["database"]["ok"] is False
+    assert "OperationalError" in body["error"]
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_lines():
+    """configure(fmt) installs the app's handler on a buffer; returns a function reading the lines."""
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    buffer = io.StringIO()
+
+    def install(fmt):
+        ops_logging.configure(fmt, "INFO", stream=buffer)
+        return lambda: buffer.getvalue().splitlines()
+
+    yield install
+    ops_logging.configure("none")
+    root.handlers[:], root.level = saved
+
+
+def test_json_logs_one_object_per_request_with_id_path_status_duration_and_user(app, client, org, log_lines):
+    lines = log_lines("json")
+    client.post("/login", data={"username": "staff_a", "password": PASSWORD})
+    response = client.get("/tasks?state=assigned", headers={"X-Request-ID": "edge-42.a"})
+    assert response.headers["X-Request-ID"] == "edge-42.a"
+    records = [json.loads(line) for line in lines()]
+    access = [r for r in records if r["logger"] == "tracker.access"]
+    mine = next(r for r in access if r.get("request_id") == "edge-42.a")
+    assert mine["level"] == "INFO" and mine["method"] == "GET" and mine["path"] == "/tasks"
+    assert mine["status"] == 200 and mine["duration_ms"] >= 0 and mine["user_id"] == org.staff_a.id
+    assert mine["message"] == "GET /tasks?state=assigned 200"
+    assert mine["time"].endswith("+00:00")
+    login = next(r for r in access if r["path"] == "/login")
+    assert login["status"] == 302 and login["request_id"] != "edge-42.a"
+
+
+def test_a_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(app, client, log_lines):
+    lines = log_lines("json")
+    first = client.get("/healthz").headers["X-Request-ID"]
+    unsafe = {"X-Request-ID": "bad id <script>" + "x" * 80}
+    second = client.get("/healthz", headers=unsafe).headers["X-Request-ID"]
+    assert len(first) == 32 and len(second) == 32 and first != second
+    ids = [json.loads(line).get("request_id") for line in lines()]
+    assert first in ids and second in ids
+
+
+def test_app_logs_inside_a_request_carry_its_id_and_text_format_is_one_line(app, client, log_lines):
+    lines = log_lines("text")
+
+    @app.route("/_log_probe")
+    def probe():
+        logging.getLogger("tracker.probe").warning("something odd: %s", "体")
+        return "ok"
+
+    response = client.get("/_log_probe", headers={"X-Request-ID": "rq-7"})
+    logged = lines()
+    assert any(" WARNING tracker.probe [rq-7] something odd: 体" in line for line in logged)
+    assert any(" INFO tracker.access [rq-7] GET /_log_probe 200" in line for line in logged)
+    assert response.headers["X-Request-ID"] == "rq-7"
+
+
+def test_exceptions_are_logged_as_json_with_the_traceback(log_lines):
+    lines = log_lines("json")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("tracker.jobs").exception("job failed")
+    record = json.loads(lines()[-1])
+    assert record["level"] == "ERROR" and record["message"] == "job failed"
+    assert "ValueError: boom" in record["exception"] and "request_id" not in record
+
+
+def test_log_settings_come_from_the_environment(monkeypatch):
+    from tracker.config import from_environment
+
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    assert from_environment()["LOG_FORMAT"] == "json" and from_environment()["LOG_LEVEL"] == "warning"
+
+
+def test_outside_tests_the_app_installs_the_configured_handler(tmp_path, monkeypatch):
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    monkeypatch.setenv("TRACKER_INSTANCE_PATH", str(tmp_path))
+    try:
+        create_app({"SECRET_KEY": "t", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+                    "LOG_FORMAT": "json", "LOG_LEVEL": "WARNING"})
+        ours = [h for h in root.handlers if getattr(h, "tracker_ops", False)]
+        assert len(ours) == 1 and isinstance(ours[0].formatter, ops_logging.JsonFormatter)
+        assert root.level == logging.WARNING
+    finally:
+        ops_logging.configure("none")
+        root.handlers[:], root.level = saved

@@ -1,0 +1,150 @@
+"""The API blueprint and what every endpoint shares: bearer authentication, lookups, paging, errors."""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, g, request
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh as refresh_locale
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from tracker import scope
+from tracker.api import errors, schemas, tokens
+from tracker.api.errors import ApiError
+from tracker.enums import Role
+from tracker.errors import ServiceError
+from tracker.extensions import db, limiter, login_manager
+from tracker.org.models import User
+from tracker.viewutils import clock
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Readable without a token: the description of the API itself.
+PUBLIC_ENDPOINTS = {"api.openapi_json", "api.docs"}
+
+
+def rate_limit_key() -> str:
+    """Calls are counted per token (a hash of the header, never the token), else per address."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        return "api-token:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()[:32]
+    return "api-ip:" + (request.remote_addr or "unknown")
+
+
+# API_RATE_LIMIT (default 300 per minute per token); 429 answers with the API's JSON error.
+limiter.limit(lambda: current_app.config.get("API_RATE_LIMIT", "300/minute"), key_func=rate_limit_key)(bp)
+
+
+@bp.before_request
+def authenticate():
+    """Every API call needs `Authorization: Bearer <token>`; a browser session never counts here,
+    so the CSRF-exempt API cannot be driven by another site through the user's cookies."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    g._login_user = login_manager.anonymous_user()  # what Flask-Login's current_user returns
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    user = tokens.authenticate(raw.strip(), clock()) if scheme.lower() == "bearer" else None
+    if user is None:
+        db.session.rollback()
+        raise ApiError(401, "unauthorized", errors.HTTP_MESSAGES[401])
+    if db.session.info.pop("api_token_touched", False):
+        db.session.commit()  # last_used_at, written at most once a minute per token
+    g._login_user = user
+    g.api_user = user
+    refresh_locale()  # messages in the token owner's language
+    return None
+
+
+@bp.errorhandler(ServiceError)
+@bp.errorhandler(StaleDataError)
+def service_error(exc):
+    """Rule violations raised by services, with their status, code and fields."""
+    response = errors.from_exception(exc, getattr(g, "field_aliases", None))
+    if response.status_code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc):
+    return errors.from_exception(exc)
+
+
+def actor() -> User:
+    """The user whose token authenticated this request."""
+    return g.api_user
+
+
+def aliases(mapping: dict) -> None:
+    """Service field names → API field names for this request's errors (owner → owner_id…)."""
+    g.field_aliases = mapping
+
+
+def require_role(*roles: Role) -> None:
+    """Endpoints some roles may not use at all answer 403 (the endpoint is no secret; objects are)."""
+    if actor().role not in roles:
+        raise ApiError(403, "forbidden", _l("Your role may not use this endpoint."))
+
+
+def not_found():
+    return ApiError(404, "not_found", errors.HTTP_MESSAGES[404])
+
+
+def get_or_404(model, object_id: int, *options):
+    """Any row by id (ids beyond 32 bits cannot exist and would overflow the database's integer)."""
+    if not 1 <= object_id <= schemas.MAX_ID:
+        raise not_found()
+    obj = db.session.get(model, object_id, options=list(options))
+    if obj is None:
+        raise not_found()
+    return obj
+
+
+def task_or_404(task_id: int, *options):
+    """A task the caller may read, else 404 (never 403: ids cannot be probed)."""
+    from tracker.tasks.models import Task
+
+    task = get_or_404(Task, task_id, *options)
+    if not scope.can_read_task(actor(), task):
+        raise not_found()
+    return task
+
+
+def reference(model, object_id: int | None, field: str, errs: dict, message):
+    """The row a body field refers to, or None with `message` recorded for the field."""
+    if object_id is None:
+        return None
+    obj = db.session.get(model, object_id)
+    if obj is None:
+        errs.setdefault(field, []).append(message)
+    return obj
+
+
+def raise_errors(errs: dict) -> None:
+    if errs:
+        from tracker.errors import ValidationFailed
+
+        raise ValidationFailed(next(iter(errs.values()))[0], errs)
+
+
+def page_args() -> tuple[int, int]:
+    args = schemas.query(schemas.PAGING)
+    per_page = args["per_page"] or min(current_app.config["PER_PAGE"], schemas.MAX_PER_PAGE)
+    return args["page"], per_page
+
+
+def paged(stmt, count_stmt, serialise, *options) -> dict:
+    """One count query and one page query, whatever the number of rows; `serialise` maps a row to JSON."""
+    page, per_page = page_args()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(count_stmt.order_by(None).subquery()))
+    rows = db.session.scalars(stmt.options(*options).limit(per_page).offset((page - 1) * per_page)).all()
+    return schemas.page_json([serialise(r) for r in rows], total or 0, page, per_page)
+
+
+def created(body: dict):
+    """Commit the request's one transaction and answer 201 with the new object."""
+    db.session.commit()
+    return body, 201

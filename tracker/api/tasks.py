@@ -1,0 +1,153 @@
+"""Measures (DESIGN §4): list, create, read, edit, transitions, progress, extensions and their decisions."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_babel import lazy_gettext as _l
+
+from tracker import scope
+from tracker.api import schemas
+from tracker.api.base import (
+    actor,
+    aliases,
+    bp,
+    created,
+    get_or_404,
+    not_found,
+    paged,
+    raise_errors,
+    reference,
+    task_or_404,
+)
+from tracker.enums import TaskType
+from tracker.errors import PermissionDenied
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Problem
+from tracker.tasks import queries, services
+from tracker.tasks.models import Extension, Task
+from tracker.viewutils import clock
+
+TASK_ALIASES = {"owner": "owner_id", "unit": "unit_id"}
+
+
+def _serialiser():
+    today, days = clock().today(), current_app.config["DUE_SOON_DAYS"]
+    return lambda task: schemas.task_json(task, today, days)
+
+
+def task_body(task: Task) -> dict:
+    return _serialiser()(task)
+
+
+@bp.get("/tasks")
+def list_tasks():
+    """Measures in scope, filtered and paged; `total` counts every match."""
+    args = schemas.query(schemas.TASK_FILTERS)
+    filters = queries.TaskFilters.from_args(request.args)
+    sort = queries.parse_sort(args["sort"])
+    # task_json reads only the task's columns, so nothing else is loaded with the page.
+    stmt = queries.task_query(actor(), clock(), filters, sort, load=False)
+    count = queries.task_query(actor(), clock(), filters, ("created", False), load=False)
+    return paged(stmt, count, _serialiser())
+
+
+@bp.post("/tasks")
+def create_task():
+    """Add a measure to a problem and assign it (managers of the problem's unit)."""
+    data = schemas.json_body(schemas.TASK_CREATE)
+    errs: dict = {}
+    problem = db.session.get(Problem, data["problem_id"])
+    if problem is None or not scope.can_read_problem(actor(), problem):
+        errs["problem_id"] = [_l("No such problem.")]
+    owner = reference(User, data["owner_id"], "owner_id", errs, _l("No such person."))
+    unit = reference(Unit, data.get("unit_id"), "unit_id", errs, _l("No such unit."))
+    raise_errors(errs)
+    aliases(TASK_ALIASES)
+    task = services.create_task(problem, actor(), clock(), measure=data["measure"], owner=owner,
+                                unit=unit or owner.unit, deadline=data.get("deadline"),
+                                type=TaskType(data.get("type") or TaskType.DEADLINE.value),
+                                target=data.get("target"))
+    return created(task_body(task))
+
+
+@bp.get("/tasks/<int:task_id>")
+def get_task(task_id: int):
+    """One measure."""
+    return task_body(task_or_404(task_id))
+
+
+def _edit(task: Task, data: dict) -> None:
+    """Apply a PATCH through the services, each change by the service that owns its rule."""
+    if any(k in data for k in ("measure", "target", "type")):
+        services.update_task(task, actor(), clock(), expected_version=task.version,
+                             measure=data.get("measure", task.measure),
+                             target=data.get("target", task.target),
+                             type=TaskType(data.get("type", task.type)))
+    owner_id, unit_id = data.get("owner_id", task.owner_id), data.get("unit_id", task.unit_id)
+    if (owner_id, unit_id) != (task.owner_id, task.unit_id):
+        errs: dict = {}
+        owner = reference(User, owner_id, "owner_id", errs, _l("No such person."))
+        unit = reference(Unit, unit_id, "unit_id", errs, _l("No such unit."))
+        raise_errors(errs)
+        services.reassign_task(task, actor(), clock(), owner=owner, unit=unit, expected_version=task.version,
+                               comment=data.get("comment"))
+    if "deadline" in data and data["deadline"] != task.deadline:
+        services.change_deadline(task, actor(), clock(), deadline=data["deadline"],
+                                 expected_version=task.version, comment=data.get("comment"))
+
+
+@bp.patch("/tasks/<int:task_id>")
+def update_task(task_id: int):
+    """Edit measure/target/type, reassign (owner_id/unit_id) or move the deadline (with a comment)."""
+    task = task_or_404(task_id)
+    data = schemas.json_body(schemas.TASK_UPDATE)
+    aliases(TASK_ALIASES)
+    if not scope.can_manage_task(actor(), task):
+        raise PermissionDenied(_l("Only a manager of this measure's unit may do this."))
+    services.check_version(task, data["version"])  # once, before any change: a stale copy changes nothing
+    _edit(task, data)
+    db.session.commit()
+    return task_body(task)
+
+
+@bp.post("/tasks/<int:task_id>/transitions")
+def transition(task_id: int):
+    """start, submit (with result), verify, reject or cancel (with comment) a measure."""
+    task = task_or_404(task_id)
+    data = schemas.json_body(schemas.TRANSITION)
+    services.transition(task, actor(), clock(), data["action"], comment=data.get("comment"),
+                        result=data.get("result"), expected_version=data.get("version"))
+    db.session.commit()
+    return task_body(task)
+
+
+@bp.post("/tasks/<int:task_id>/progress")
+def post_progress(task_id: int):
+    """A progress note (the first one starts an assigned measure)."""
+    task = task_or_404(task_id)
+    data = schemas.json_body(schemas.PROGRESS_CREATE)
+    progress = services.post_progress(task, actor(), clock(), body=data["body"])
+    return created(schemas.progress_json(progress))
+
+
+@bp.post("/tasks/<int:task_id>/extensions")
+def request_extension(task_id: int):
+    """Ask for a later deadline (延期申请); a manager decides."""
+    task = task_or_404(task_id)
+    data = schemas.json_body(schemas.EXTENSION_CREATE)
+    ext = services.request_extension(task, actor(), clock(), new_deadline=data["new_deadline"],
+                                     reason=data["reason"])
+    return created(schemas.extension_json(ext))
+
+
+@bp.post("/extensions/<int:extension_id>/decision")
+def decide_extension(extension_id: int):
+    """Approve (the deadline moves) or reject (with a comment) an extension request."""
+    ext = get_or_404(Extension, extension_id)
+    if not scope.can_read_task(actor(), ext.task):
+        raise not_found()
+    data = schemas.json_body(schemas.DECISION)
+    services.decide_extension(ext, actor(), clock(), approve=data["approve"], comment=data.get("comment"))
+    db.session.commit()
+    return schemas.extension_json(ext)
