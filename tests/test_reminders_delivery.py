@@ -14,6 +14,7 @@ from conftest import TODAY, when
 from flask import render_template_string
 from flask_login import login_user
 
+from tracker.clock import utcnow
 from tracker.extensions import db
 from tracker.reminders import outbox, services
 from tracker.reminders.models import Notification
@@ -189,9 +190,12 @@ def test_rows_stuck_in_sending_after_a_crash_go_out_again(app, org, make, smtp):
     make.task(org.mgr_a, owner=org.staff_a)
     db.session.commit()
     row = all_rows()[0]
-    row.status, row.claimed_by, row.claimed_at = St.SENDING, "dead:1", when("2026-06-15T09:00:00").now()
+    # Claims age in real time (a pinned business clock must not keep a dead claim forever).
+    row.status, row.claimed_by, row.claimed_at = St.SENDING, "dead:1", utcnow() - timedelta(minutes=5)
     db.session.commit()
-    assert outbox.flush(when("2026-06-15T09:05:00")).sent == []  # still within the timeout
+    assert outbox.flush(when("2026-06-15T10:00:00")).sent == []  # still within the 10-minute timeout
+    row.claimed_at = utcnow() - timedelta(minutes=11)
+    db.session.commit()
     result = outbox.flush(when("2026-06-15T10:00:00"))
     assert result.recovered == 1 and result.sent == [row.id]
 
@@ -259,3 +263,15 @@ def test_notification_list_costs_the_same_queries_for_10_or_200(app, org, make, 
     with queries() as outbox_page_more:
         assert client.get("/admin/outbox?per_page=200").status_code == 200
     assert len(outbox_page) == len(outbox_page_more)
+
+
+def test_a_resent_message_keeps_its_message_id(app, org, make):
+    """The documented crash window can repeat a message; its Message-ID stays the same."""
+    from tracker.reminders.delivery import build_message
+
+    make.task(org.mgr_a, owner=org.staff_a)
+    db.session.commit()
+    row = all_rows()[0]
+    first = build_message(row, org.staff_a, "整改台账 <tracker@example.gov.cn>")["Message-ID"]
+    again = build_message(row, org.staff_a, "整改台账 <tracker@example.gov.cn>")["Message-ID"]
+    assert first == again and first.endswith("@example.gov.cn>")

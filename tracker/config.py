@@ -39,6 +39,9 @@ ENV_SETTINGS: dict[str, type] = {
     "LOG_LEVEL": str,
     "LOGIN_RATE_LIMIT": str,
     "API_RATE_LIMIT": str,
+    "RATELIMIT_STORAGE_URI": str,
+    "RATELIMIT_ENABLED": bool,
+    "PROXY_FIX_X_FOR": int,
 }
 
 DEFAULTS = {
@@ -61,6 +64,7 @@ DEFAULTS = {
     "ALLOW_SELF_VERIFY": False,
     "EVIDENCE_REQUIRED_ON_SUBMIT": False,
     "PER_PAGE": 50,
+    "PROXY_FIX_X_FOR": 0,  # number of trusted reverse proxies in front of the app
     "LEDGER_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "LEDGER_IMPORT_MAX_ROWS": 20000,
     "PASSWORD_HASH_METHOD": "scrypt",

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from tracker import i18n
@@ -40,6 +41,9 @@ def init_app(app: Flask) -> None:
     root = Path(__file__).resolve().parent.parent
     app.url_map.converters["int"] = BoundedIntConverter
     app.json.ensure_ascii = False  # Chinese stays readable in API responses
+    if app.config.get("PROXY_FIX_X_FOR"):
+        # Behind a reverse proxy: client addresses (rate limits, logs) come from X-Forwarded-For.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     ops_logging.init_app(app)  # first: request ids and log format for everything after
     db.init_app(app)
     migrate.init_app(app, db, directory=str(root / "migrations"))

@@ -6,12 +6,13 @@ message after message, and tells temporary failures (retry later) from permanent
 
 from __future__ import annotations
 
+import hashlib
 import os
 import smtplib
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formatdate, getaddresses
 from pathlib import Path
 
 from flask import current_app
@@ -41,7 +42,10 @@ def build_message(notification, user, sender: str) -> EmailMessage:
     except (ValueError, IndexError) as exc:
         raise PermanentFailure(f"unusable address {user.email!r}: {exc}") from exc
     msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(idstring=f"notification-{notification.id}")
+    # Stable per notification: a resend after the documented crash window carries the same id,
+    # so mail systems that deduplicate by Message-ID drop the repeat.
+    key = hashlib.sha1(notification.dedupe_key.encode()).hexdigest()[:12]
+    msg["Message-ID"] = f"<notification-{notification.id}-{key}@{_sender(sender).domain or 'localhost'}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Tracker-Notification"] = str(notification.id)
     msg.set_content(notification.body_text)

@@ -35,7 +35,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
-from tracker.clock import Clock
+from tracker.clock import Clock, utcnow
 from tracker.enums import OPEN_STATES, OVERDUE_STATES
 from tracker.extensions import db
 from tracker.reminders.delivery import PermanentFailure, TemporaryFailure, backend_for_app
@@ -120,8 +120,12 @@ def worker_token() -> str:
 
 
 def recover_stuck(clock: Clock) -> int:
-    """Rows left `sending` by a crashed flush go back to pending (see the module docstring)."""
-    cutoff = clock.now() - timedelta(seconds=_setting("OUTBOX_SENDING_TIMEOUT_SECONDS", 600))
+    """Rows left `sending` by a crashed flush go back to pending (see the module docstring).
+
+    Claims are stamped and aged in real time, not the business clock: with NOW pinned (demos,
+    `--now`) a crashed claim must still expire.
+    """
+    cutoff = utcnow() - timedelta(seconds=_setting("OUTBOX_SENDING_TIMEOUT_SECONDS", 600))
     result = db.session.execute(
         sa.update(Notification)
         .where(Notification.status == NotificationStatus.SENDING, Notification.claimed_at < cutoff)
@@ -143,7 +147,7 @@ def _claim(clock: Clock, token: str, batch: int) -> list[tuple[Notification, Tas
     db.session.execute(
         sa.update(Notification)
         .where(Notification.id.in_(due.scalar_subquery()), Notification.status == NotificationStatus.PENDING)
-        .values(status=NotificationStatus.SENDING, claimed_by=token, claimed_at=now)
+        .values(status=NotificationStatus.SENDING, claimed_by=token, claimed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
