@@ -136,3 +136,22 @@ def scoped_users(actor, roles: tuple[Role, ...] | None = None, active_only: bool
     if active_only:
         stmt = stmt.where(User.active.is_(True))
     return db.session.scalars(stmt).all()
+
+
+def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: bool = True):
+    """(id, name) rows of the people `scoped_users` would return, for filter bars.
+
+    Plain rows, not ORM objects: a filter over a thousand people must not build a thousand
+    User instances on every list page.
+    """
+    from tracker.org.models import Unit, User
+
+    stmt = (sa.select(User.id, User.name).outerjoin(Unit, User.unit_id == Unit.id)
+            .order_by(Unit.path, User.name))
+    if actor.role != Role.ADMIN:
+        stmt = stmt.where(scope.unit_clause(actor))
+    if roles:
+        stmt = stmt.where(User.role.in_(roles))
+    if active_only:
+        stmt = stmt.where(User.active.is_(True))
+    return db.session.execute(stmt).all()

@@ -31,7 +31,15 @@ from tracker.problems.queries import (
 )
 from tracker.tasks import services as tasks
 from tracker.tasks.models import Task
-from tracker.viewutils import clock, form_errors, get_problem_or_404, paginate, roles_required, scoped_users
+from tracker.viewutils import (
+    clock,
+    form_errors,
+    get_problem_or_404,
+    paginate,
+    roles_required,
+    scoped_user_rows,
+    scoped_users,
+)
 
 bp = Blueprint("problems", __name__)
 
@@ -65,7 +73,7 @@ def _filter_options(with_leaders: bool = False) -> dict:
     units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
     sources = db.session.scalars(_scoped_sources(actor)).all()
     categories = db.session.scalars(sa.select(Category).order_by(Category.sort_order, Category.name)).all()
-    leaders = scoped_users(actor, (Role.MANAGER, Role.VIEWER), active_only=False) if with_leaders else []
+    leaders = scoped_user_rows(actor, (Role.MANAGER, Role.VIEWER), active_only=False) if with_leaders else []
     return {"units": units, "sources": sources, "categories": categories, "leaders": leaders,
             "states": ProblemState, "kinds": SourceKind}
 

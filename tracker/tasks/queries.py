@@ -321,12 +321,19 @@ def task_evidence(task: Task) -> list[Evidence]:
 
 
 def sources_in_scope(actor: User) -> list[Source]:
-    """Sources the actor's visible tasks came from (newest first)."""
+    """Sources recorded by the actor's units or the units above them (newest first; admins: all).
+
+    An index lookup on the source's unit, not a scan of every visible task: at 100k tasks the
+    "sources my tasks came from" join cost more than the whole page. Sources held higher up
+    (an inspection of the whole bureau) are included: their problems reach the branches.
+    """
     stmt = sa.select(Source).order_by(Source.held_on.desc(), Source.id.desc())
     if actor.role != Role.ADMIN:
-        used = (sa.select(Problem.source_id).join(Task, Task.problem_id == Problem.id)
-                .where(scope.task_clause(actor)))
-        stmt = stmt.where(Source.id.in_(used))
+        if actor.unit is None:
+            return []
+        ancestors = [int(part) for part in actor.unit.path.strip("/").split("/") if part]
+        stmt = stmt.where(sa.or_(Source.unit_id.in_(scope.subtree_ids(actor.unit)),
+                                 Source.unit_id.in_(ancestors)))
     return db.session.scalars(stmt).all()
 
 

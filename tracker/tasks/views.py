@@ -43,7 +43,15 @@ from tracker.tasks.forms import (
     VerifyForm,
 )
 from tracker.tasks.models import Evidence, Extension, Task
-from tracker.viewutils import clock, form_errors, get_task_or_404, paginate, scoped_units, scoped_users
+from tracker.viewutils import (
+    clock,
+    form_errors,
+    get_task_or_404,
+    paginate,
+    scoped_units,
+    scoped_user_rows,
+    scoped_users,
+)
 
 bp = Blueprint("tasks", __name__)
 
@@ -127,7 +135,7 @@ def task_list():
     sort = queries.parse_sort(request.args.get("sort"))
     pagination = paginate(queries.task_query(current_user, clock(), filters, sort))
     form = TaskFilterForm(request.args)
-    owners = scoped_users(current_user, (Role.MANAGER, Role.STAFF), active_only=False)  # who may own one
+    owners = scoped_user_rows(current_user, (Role.MANAGER, Role.STAFF), active_only=False)  # who may own one
     units, sources = scoped_units(current_user), queries.sources_in_scope(current_user)
     form.fill(units, owners, sources, queries.categories())
     return render_template("tasks/list.html", pagination=pagination, form=form, filters=filters, sort=sort)
