@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -30,17 +30,18 @@ from tracker.viewutils import MAX_ID
 
 class BoundedIntConverter(IntegerConverter):
     """`<int:…>` in every route: ids beyond a 32-bit INTEGER cannot exist, so they answer 404
-    at routing instead of overflowing the database driver."""
+    (raised while routing) instead of overflowing the database driver."""
 
-    def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > MAX_ID:
+            raise NotFound()
+        return number
 
 
 def init_app(app: Flask) -> None:
     root = Path(__file__).resolve().parent.parent
     app.url_map.converters["int"] = BoundedIntConverter
-    app.json.ensure_ascii = False  # Chinese stays readable in API responses
     if app.config.get("PROXY_FIX_X_FOR"):
         # Behind a reverse proxy: client addresses (rate limits, logs) come from X-Forwarded-For.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
