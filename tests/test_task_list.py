@@ -337,3 +337,18 @@ def test_list_query_count_does_not_grow(client, org, make, login_as, queries, vi
     assert len(rows(html)) == 200
     assert len(small) == len(large), (len(small), len(large))
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 200
+
+
+def test_owner_filter_asks_for_a_unit_first_in_a_large_organisation(client, org, login_as, monkeypatch):
+    """Past OWNER_CHOICES_MAX people the owner select lists only the chosen unit's people."""
+    from tracker.tasks import views
+
+    monkeypatch.setattr(views, "OWNER_CHOICES_MAX", 3)
+    login_as(org.mgr_root)
+    page = client.get("/tasks").get_data(as_text=True)
+    assert "张三" not in page.split('name="owner"')[1].split("</select>")[0]
+    unit_page = client.get(f"/tasks?unit={org.a1.id}").get_data(as_text=True)
+    owner_select = unit_page.split('name="owner"')[1].split("</select>")[0]
+    assert "李四" in owner_select and "张三" not in owner_select
+    chosen = client.get(f"/tasks?owner={org.staff_a.id}").get_data(as_text=True)
+    assert "张三" in chosen.split('name="owner"')[1].split("</select>")[0]

@@ -138,11 +138,12 @@ def scoped_users(actor, roles: tuple[Role, ...] | None = None, active_only: bool
     return db.session.scalars(stmt).all()
 
 
-def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: bool = True):
+def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: bool = True,
+                     within=None, limit: int | None = None):
     """(id, name) rows of the people `scoped_users` would return, for filter bars.
 
     Plain rows, not ORM objects: a filter over a thousand people must not build a thousand
-    User instances on every list page.
+    User instances on every list page. `within` narrows to a unit's subtree; `limit` caps it.
     """
     from tracker.org.models import Unit, User
 
@@ -150,6 +151,10 @@ def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: 
             .order_by(Unit.path, User.name))
     if actor.role != Role.ADMIN:
         stmt = stmt.where(scope.unit_clause(actor))
+    if within is not None:
+        stmt = stmt.where(Unit.path.startswith(within.path, autoescape=True))
+    if limit is not None:
+        stmt = stmt.limit(limit)
     if roles:
         stmt = stmt.where(User.role.in_(roles))
     if active_only:
