@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (run.py) on data made by generate.py; see benchmarks/README.md."""

@@ -1,0 +1,210 @@
+"""The heavy jobs, each in its own process so its peak memory is its own:
+
+    python -m benchmarks.jobs digest --smtp-port P     weekly digest for everybody → SMTP at 127.0.0.1:P
+    python -m benchmarks.jobs export --out FILE        ledger workbook of every measure
+    python -m benchmarks.jobs import --rows N          validate (dry run), then import, a ledger of N measures
+    python -m benchmarks.jobs report --items N         rectification section DOCX with ~N closed items
+
+The database is DATABASE_URL. The last line printed is `RESULT {json}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import resource
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import openpyxl
+import sqlalchemy as sa
+from flask_babel import force_locale
+
+from tracker import create_app
+from tracker.clock import current_clock
+from tracker.enums import OPEN_STATES, Role, TaskState
+from tracker.extensions import db
+from tracker.ledger.export import build_ledger_xlsx
+from tracker.ledger.importer import run_import
+from tracker.org.models import Unit, User
+from tracker.problems.models import Category, Problem
+from tracker.reminders import digest as digest_rule
+from tracker.reminders import outbox
+from tracker.reports import section as wording
+from tracker.reports.document import build_docx
+from tracker.reports.services import rectification_figures
+from tracker.tasks.models import Task
+
+
+def rss_mb() -> float:
+    """Resident memory now (MB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_mb() -> float:
+    """Highest resident memory of this process so far (MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def digest(app, args) -> dict:
+    """The weekly digest job's three steps (as reminders.services.send_digest): build, queue+commit, send."""
+    clock = current_clock()
+    items = db.session.scalar(
+        sa.select(sa.func.count(Task.id)).join(User, User.id == Task.owner_id)
+        .where(Task.state.in_(OPEN_STATES), User.active.is_(True), User.weekly_digest.is_(True)))
+    base = rss_mb()
+    started = time.perf_counter()
+    rows = digest_rule.digest(clock)
+    built = time.perf_counter()
+    outbox.enqueue(rows)
+    db.session.commit()
+    queued = time.perf_counter()
+    flushed = outbox.flush(clock)
+    done = time.perf_counter()
+    size = sum(len(r["body_html"]) + len(r["body_text"]) for r in rows)
+    return dict(messages=len(rows), sent=len(flushed.sent), failed=len(flushed.failed),
+                retried=len(flushed.retried), items=items, build=built - started, queue=queued - built,
+                send=done - queued, total=done - started,
+                body_kb=size / max(len(rows), 1) / 1024,
+                base_mb=base, peak_mb=peak_mb())
+
+
+def export(app, args) -> dict:
+    """Every problem and measure to one workbook on disk (streamed, write-only)."""
+    measures = db.session.scalar(sa.select(sa.func.count(Task.id)))
+    base = rss_mb()
+    started = time.perf_counter()
+    with open(args.out, "wb") as stream:
+        build_ledger_xlsx(None, current_clock(), stream)
+    took = time.perf_counter() - started
+    return dict(measures=measures, seconds=took, mb=Path(args.out).stat().st_size / 2**20,
+                base_mb=base, peak_mb=peak_mb())
+
+
+def ledger_rows(n: int, seed: int = 7) -> bytes:
+    """A three-sheet ledger of `n` measures over n/3 new problems, naming people and units that exist."""
+    rng = random.Random(seed)
+    today = current_clock().today()
+    units = {u.id: u.code for u in db.session.scalars(sa.select(Unit))}
+    people: dict[int, list[str]] = {}
+    leaders: list[str] = []
+    for user in db.session.scalars(sa.select(User).where(User.role.in_((Role.MANAGER, Role.STAFF)))):
+        people.setdefault(user.unit_id, []).append(user.username)
+        if user.role == Role.MANAGER:
+            leaders.append(user.username)
+    usable = sorted(u for u in people if u in units)
+    categories = list(db.session.scalars(sa.select(Category.name).order_by(Category.sort_order)))
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    sheets = {  # the import template's sheets and headers (ledger/export.py TEMPLATE_COLUMNS)
+        "问题清单": "序号 问题编号 问题来源 来源类型 问题类别 问题描述 发现单位 发现日期".split(),
+        "责任清单": "序号 问题编号 问题描述 责任领导 牵头单位 配合单位 责任人".split(),
+        "整改清单": "序号 问题编号 整改措施 整改目标 整改类型 责任单位 责任人 整改时限".split(),
+    }
+    ws = {title: wb.create_sheet(title) for title in sheets}
+    for title, header in sheets.items():
+        ws[title].append(header)
+    problems = max(1, n // 3)
+    for i in range(1, problems + 1):
+        unit = rng.choice(usable)
+        number = f"IMP-{i:05d}"
+        text = f"基准导入问题{i}：制度执行不严格，台账记录不规范。"
+        source = f"{today.year}年基准导入巡察反馈问题（第{i % 5 + 1}批）"
+        ws["问题清单"].append([i, number, source, "巡察反馈", rng.choice(categories), text, units[unit],
+                              today - timedelta(days=rng.randint(1, 300))])
+        ws["责任清单"].append([i, number, text, rng.choice(leaders), units[unit], "",
+                              rng.choice(people[unit])])
+    for j in range(1, n + 1):
+        i = min(problems, (j - 1) // 3 + 1)
+        unit = rng.choice(usable)
+        ws["整改清单"].append([j, f"IMP-{i:05d}", f"整改措施{j}：完善制度，逐项整改。", "按期整改到位",
+                              "限期整改", units[unit], rng.choice(people[unit]),
+                              today + timedelta(days=rng.randint(10, 200))])
+    stream = io.BytesIO()
+    wb.save(stream)
+    return stream.getvalue()
+
+
+def import_ledger(app, args) -> dict:
+    """Validate (run, then roll back: what the preview does), then import for real and commit."""
+    data = ledger_rows(args.rows)
+    actor = db.session.scalar(sa.select(User).where(User.username == "bench_admin"))
+    before = db.session.scalar(sa.select(sa.func.count(Task.id)))
+    base = rss_mb()
+    timings = {}
+    for phase in ("validate", "import"):
+        started = time.perf_counter()
+        with force_locale("zh_CN"):
+            report = run_import(data, actor, current_clock(), max_bytes=64 * 2**20, max_rows=args.rows + 100)
+        if not report.ok:
+            errors = [f"{e.sheet}/{e.row}/{e.column}: {e.message}" for e in report.errors[:5]]
+            raise SystemExit(f"import refused the generated ledger: {errors}")
+        if phase == "validate":
+            db.session.rollback()
+        else:
+            db.session.commit()
+        timings[phase] = time.perf_counter() - started
+        actor = db.session.get(User, actor.id)
+    added = db.session.scalar(sa.select(sa.func.count(Task.id))) - before
+    return dict(rows=args.rows, imported=added, kb=len(data) / 1024, base_mb=base, peak_mb=peak_mb(),
+                **timings)
+
+
+def report_period(target: int) -> date:
+    """The latest start date whose report (until today) holds at least `target` closed items."""
+    today = current_clock().today()
+    rows = db.session.execute(
+        sa.select(Problem.found_on, Task.closed_on).join(Problem, Problem.id == Task.problem_id)
+        .where(Task.state == TaskState.CLOSED)).all()
+    start = today
+    while start > today - timedelta(days=366 * 6):
+        start -= timedelta(days=30)
+        if sum(1 for found, closed in rows if found >= start and closed >= start) >= target:
+            break
+    return start
+
+
+def report(app, args) -> dict:
+    """Figures, wording and the DOCX of the rectification section for the root unit's subtree."""
+    root = db.session.scalar(sa.select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id))
+    clock = current_clock()
+    start = report_period(args.items)
+    base = rss_mb()
+    with app.test_request_context(), force_locale("zh_CN"):
+        t0 = time.perf_counter()
+        figures = rectification_figures(None, root, start, clock.today(), clock)
+        t1 = time.perf_counter()
+        section = wording.render_section(figures, "zh_CN")
+        t2 = time.perf_counter()
+        data = build_docx(section)
+        t3 = time.perf_counter()
+    return dict(items=len(figures.closed_items), open_items=len(figures.open_items), since=start.isoformat(),
+                figures=t1 - t0, wording=t2 - t1, docx=t3 - t2, total=t3 - t0, kb=len(data) / 1024,
+                base_mb=base, peak_mb=peak_mb())
+
+
+JOBS = {"digest": digest, "export": export, "import": import_ledger, "report": report}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.jobs")
+    p.add_argument("job", choices=sorted(JOBS))
+    p.add_argument("--out", default="ledger.xlsx")
+    p.add_argument("--rows", type=int, default=10_000)
+    p.add_argument("--items", type=int, default=10_000)
+    args = p.parse_args(argv)
+    app = create_app()  # DATABASE_URL, MAIL_* … from the environment the runner sets
+    with app.app_context():
+        result = JOBS[args.job](app, args)
+    print("RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
