@@ -46,7 +46,8 @@ class Gunicorn:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
              "--log-level", "warning", "tracker:create_app()"],
-            cwd=ROOT, env=app_env(self.url), stdout=out, stderr=subprocess.STDOUT)
+            # A worker that crashes in C code (seen: SIGSEGV) leaves its Python stack in the log.
+            cwd=ROOT, env=app_env(self.url, PYTHONFAULTHANDLER="1"), stdout=out, stderr=subprocess.STDOUT)
         out.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
