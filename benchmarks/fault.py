@@ -1,6 +1,6 @@
 """Fault test: kill -9 the active scheduler in the middle of a weekly digest; the other must take over.
 
-    .venv/bin/python benchmarks/fault.py [--users 400] [--smtp-delay-ms 20]
+    .venv/bin/python -m benchmarks.fault [--users 400] [--smtp-delay-ms 20]
 
 It (re)creates the PostgreSQL database `faulttest` (loopback only), migrates it and seeds
 --users people, each with an e-mail address and an open measure (so each is owed one digest).
@@ -28,7 +28,6 @@ import email
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+
+from benchmarks.webclient import free_port, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -66,21 +67,6 @@ class Sink:
             return len(self.messages)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recreate_database(url: str) -> None:
-    target = sa.make_url(url)
-    if target.host not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit("The fault test runs on loopback only.")
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 SEED = """

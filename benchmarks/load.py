@@ -1,7 +1,7 @@
 """Load test: mixed traffic from 16 clients against a real gunicorn on PostgreSQL, bounded in time.
 
-    .venv/bin/python benchmarks/load.py                 # 10 minutes (the issue's figure)
-    .venv/bin/python benchmarks/load.py --seconds 120   # shorter
+    .venv/bin/python -m benchmarks.load                 # 10 minutes (the issue's figure)
+    .venv/bin/python -m benchmarks.load --seconds 120   # shorter
 
 It (re)creates the PostgreSQL database `loadtest` (loopback only), migrates it, loads the demo
 plus --extra-tasks more measures, starts `gunicorn -w 2 'tracker:create_app()'` on 127.0.0.1
@@ -24,7 +24,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from benchmarks.webclient import free_port, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DEMO_PASSWORD = "demo1234"
@@ -53,21 +54,6 @@ TRANSITIONS = {"start": "start-comment", "submit": "submit-result", "verify": "v
 # --- set-up --------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recreate_database(url: str) -> None:
-    target = sa.make_url(url)
-    if target.host not in ("127.0.0.1", "localhost", "::1"):
-        sys.exit("The load test runs on loopback only.")
-    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def flask(env: dict, *args: str) -> None:

@@ -20,6 +20,8 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, Request, build_opener
 
+import sqlalchemy as sa
+
 from benchmarks.generate import ROOT, app_env
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
@@ -29,6 +31,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create a PostgreSQL database for a test run; loopback servers only."""
+    target = sa.make_url(url)
+    if target.host not in ("127.0.0.1", "localhost", "::1"):
+        sys.exit("Benchmarks and load tests run on loopback only.")
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
 
 
 class Gunicorn:
