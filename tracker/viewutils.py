@@ -124,18 +124,27 @@ def scoped_units(actor):
     return db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
 
 
-def scoped_users(actor, roles: tuple[Role, ...] | None = None, active_only: bool = True):
-    """People the actor may pick (their subtree; admins everyone), by name."""
+def _scoped_people(columns, actor, roles, active_only, within=None):
+    """The one query behind both pickers: people in the actor's subtree (admins: all), by unit and name."""
     from tracker.org.models import Unit, User
 
-    stmt = sa.select(User).outerjoin(User.unit).order_by(Unit.path, User.name)
+    stmt = sa.select(*columns).outerjoin(Unit, User.unit_id == Unit.id).order_by(Unit.path, User.name)
     if actor.role != Role.ADMIN:
         stmt = stmt.where(scope.unit_clause(actor))
+    if within is not None:
+        stmt = stmt.where(Unit.path.startswith(within.path, autoescape=True))
     if roles:
         stmt = stmt.where(User.role.in_(roles))
     if active_only:
         stmt = stmt.where(User.active.is_(True))
-    return db.session.scalars(stmt).all()
+    return stmt
+
+
+def scoped_users(actor, roles: tuple[Role, ...] | None = None, active_only: bool = True):
+    """People the actor may pick (their subtree; admins everyone), by name."""
+    from tracker.org.models import User
+
+    return db.session.scalars(_scoped_people([User], actor, roles, active_only)).all()
 
 
 def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: bool = True,
@@ -145,18 +154,9 @@ def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: 
     Plain rows, not ORM objects: a filter over a thousand people must not build a thousand
     User instances on every list page. `within` narrows to a unit's subtree; `limit` caps it.
     """
-    from tracker.org.models import Unit, User
+    from tracker.org.models import User
 
-    stmt = (sa.select(User.id, User.name).outerjoin(Unit, User.unit_id == Unit.id)
-            .order_by(Unit.path, User.name))
-    if actor.role != Role.ADMIN:
-        stmt = stmt.where(scope.unit_clause(actor))
-    if within is not None:
-        stmt = stmt.where(Unit.path.startswith(within.path, autoescape=True))
+    stmt = _scoped_people([User.id, User.name], actor, roles, active_only, within)
     if limit is not None:
         stmt = stmt.limit(limit)
-    if roles:
-        stmt = stmt.where(User.role.in_(roles))
-    if active_only:
-        stmt = stmt.where(User.active.is_(True))
     return db.session.execute(stmt).all()
