@@ -79,6 +79,8 @@ def app(backend, tmp_path):
         "NOW": NOW,
         "SERVER_NAME": "localhost",
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast; the real default is scrypt
+        "SQLITE_JOURNAL_MODE": "MEMORY",  # thrown away after the test: no journal file, no fsync
+        "SQLITE_SYNCHRONOUS": "OFF",
     })
     del os.environ["TRACKER_INSTANCE_PATH"]
 

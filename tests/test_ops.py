@@ -75,6 +75,64 @@ def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     assert "OperationalError" in body["error"]
 
 
+# --- SQLite settings ------------------------------------------------------------------------------
+
+
+def _sqlite_app(tmp_path, **config):
+    os.environ["TRACKER_INSTANCE_PATH"] = str(tmp_path / "instance")
+    try:
+        return create_app({"TESTING": True, "SECRET_KEY": "t",
+                           "DATABASE_URL": f"sqlite:///{tmp_path / 'app.sqlite3'}", **config})
+    finally:
+        del os.environ["TRACKER_INSTANCE_PATH"]
+
+
+@pytest.fixture
+def own_sqlite_settings():
+    """Without the test suite's no-fsync hook, so the app's own connection settings show."""
+    import sqlalchemy as sa
+    from conftest import _no_fsync
+    from sqlalchemy.engine import Engine
+
+    sa.event.remove(Engine, "connect", _no_fsync)
+    yield
+    sa.event.listen(Engine, "connect", _no_fsync)
+
+
+def test_a_sqlite_file_runs_in_wal_and_gets_planner_statistics(tmp_path, own_sqlite_settings):
+    """The default SQLite settings: WAL, and a never-analysed file analysed on first connection."""
+    import sqlalchemy as sa
+
+    from tracker import sqlite as tracker_sqlite
+
+    app = _sqlite_app(tmp_path)
+    with app.app_context():
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        db.create_all()
+        db.engine.dispose()  # a new process would connect afresh: the tables exist, no statistics yet
+        with db.engine.connect() as conn:
+            stats = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            assert stats.scalar() == 1
+            conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+            conn.exec_driver_sql("INSERT INTO categories (name, sort_order, active) VALUES ('x', 1, 1)")
+            conn.commit()
+        tracker_sqlite.optimize(db.engine)  # the nightly job analyses again
+        with db.engine.connect() as conn:
+            analysed = conn.execute(sa.text("SELECT count(*) FROM sqlite_stat1")).scalar()
+        assert analysed > 0
+
+
+def test_sqlite_settings_are_checked(tmp_path, own_sqlite_settings):
+    with pytest.raises(ValueError, match="SQLITE_JOURNAL_MODE"):
+        _sqlite_app(tmp_path, SQLITE_JOURNAL_MODE="WAL; DROP TABLE users")
+    app = _sqlite_app(tmp_path, SQLITE_JOURNAL_MODE="delete", SQLITE_SYNCHRONOUS="full")
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
 # --- logs ----------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ import os
 ENV_SETTINGS: dict[str, type] = {
     "SECRET_KEY": str,
     "DATABASE_URL": str,
+    "SQLITE_JOURNAL_MODE": str,
+    "SQLITE_SYNCHRONOUS": str,
     "TIMEZONE": str,
     "MAIL_SERVER": str,
     "MAIL_PORT": int,
@@ -64,6 +66,9 @@ DEFAULTS = {
     "ALLOW_SELF_VERIFY": False,
     "EVIDENCE_REQUIRED_ON_SUBMIT": False,
     "PER_PAGE": 50,
+    # SQLite only: WAL lets readers run while one writer commits; NORMAL fsyncs at checkpoints.
+    "SQLITE_JOURNAL_MODE": "WAL",
+    "SQLITE_SYNCHRONOUS": "NORMAL",
     "PROXY_FIX_X_FOR": 0,  # number of trusted reverse proxies in front of the app
     "LEDGER_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "LEDGER_IMPORT_MAX_ROWS": 20000,

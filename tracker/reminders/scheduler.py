@@ -18,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
+from tracker import sqlite as tracker_sqlite
 from tracker.clock import current_clock
 from tracker.extensions import db
 from tracker.reminders import outbox, services
@@ -65,6 +66,9 @@ class Jobs:
     def digest(self) -> None:
         self._run("digest", services.send_digest)
 
+    def maintenance(self) -> None:
+        self._run("maintenance", lambda clock: tracker_sqlite.optimize(db.engine))
+
 
 def build(app: Flask, blocking: bool = False):
     """A scheduler with the reminder jobs (one worker thread: jobs never overlap in a process)."""
@@ -81,6 +85,8 @@ def build(app: Flask, blocking: bool = False):
     sched.add_job(jobs.flush, "interval", seconds=s["flush"], id="flush")
     sched.add_job(jobs.digest, CronTrigger.from_crontab(app.config["WEEKLY_DIGEST_CRON"],
                                                         timezone=app.config["TIMEZONE"]), id="digest")
+    sched.add_job(jobs.maintenance, CronTrigger(hour=3, minute=30, timezone=app.config["TIMEZONE"]),
+                  id="maintenance")
     sched.reminder_jobs, sched.elector = jobs, elector
     return sched
 

@@ -22,8 +22,58 @@ from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 
+# Open work that can fall overdue: the predicate of the partial index ix_tasks_overdue_deadline.
+OVERDUE_WORK_SQL = "state IN ('assigned', 'in_progress') AND type <> 'ongoing'"
 
-class Task(db.Model):
+
+def _inline(values):
+    """Constants rendered into the SQL text, not bound: planners only match a partial index's
+    predicate against literal values (SQLite always, PostgreSQL once a statement is prepared)."""
+    return sa.bindparam(None, [getattr(v, "value", v) for v in values], expanding=True, literal_execute=True)
+
+
+class TaskRules:
+    """The derived rules of one measure (overdue, traffic light, closed late) on its plain values,
+    shared by the ORM `Task` and the rectification list's plain rows (tasks.queries.ListRow).
+    Needs `deadline`, `state`, `type` and `closed_on`; the SQL twins are Task.overdue_clause and
+    Task.due_soon_clause."""
+
+    def is_overdue(self, today: date) -> bool:
+        return (
+            self.deadline is not None
+            and self.deadline < today
+            and self.state in OVERDUE_STATES
+            and self.type != TaskType.ONGOING
+        )
+
+    def days_overdue(self, today: date) -> int:
+        return (today - self.deadline).days if self.is_overdue(today) else 0
+
+    def light(self, today: date, due_soon_days: int) -> Light | None:
+        """Traffic light (红黄绿灯) of an open task; None once closed or cancelled."""
+        if self.state not in OPEN_STATES:
+            return None
+        if self.is_overdue(today):
+            return Light.RED
+        if (
+            self.type != TaskType.ONGOING
+            and self.deadline is not None
+            and self.deadline <= today + timedelta(days=due_soon_days)
+        ):
+            return Light.YELLOW
+        return Light.GREEN
+
+    @property
+    def closed_late(self) -> bool:
+        return (
+            self.state == TaskState.CLOSED
+            and self.deadline is not None
+            and self.closed_on is not None
+            and self.closed_on > self.deadline
+        )
+
+
+class Task(TaskRules, db.Model):
     __tablename__ = "tasks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,9 +111,15 @@ class Task(db.Model):
         sa.CheckConstraint("type = 'ongoing' OR deadline IS NOT NULL", name="deadline_unless_ongoing"),
         sa.CheckConstraint("state <> 'closed' OR closed_at IS NOT NULL", name="closed_has_date"),
         sa.CheckConstraint("state <> 'submitted' OR result IS NOT NULL", name="submitted_has_result"),
-        sa.Index("ix_tasks_state_deadline", "state", "deadline"),
+        # unit and owner make the scoped counts by state and deadline index-only.
+        sa.Index("ix_tasks_state_deadline", "state", "deadline", "unit_id", "owner_id"),
         sa.Index("ix_tasks_owner_state", "owner_id", "state"),
         sa.Index("ix_tasks_unit_state", "unit_id", "state"),
+        # Only work that can fall overdue: the overdue list in deadline order straight off the index,
+        # and its count from the index alone (the scope and predicate columns are in it: SQLite only
+        # counts from an index that holds every column the query names).
+        sa.Index("ix_tasks_overdue_deadline", "deadline", "id", "unit_id", "owner_id", "state", "type",
+                 sqlite_where=sa.text(OVERDUE_WORK_SQL), postgresql_where=sa.text(OVERDUE_WORK_SQL)),
     )
 
     # --- derived rules: one definition for Python objects and for SQL -------------------
@@ -73,8 +129,8 @@ class Task(db.Model):
         """SQL for "overdue on `today`": deadline passed, owner still working, not ongoing."""
         return sa.and_(
             cls.deadline < today,
-            cls.state.in_(OVERDUE_STATES),
-            cls.type != TaskType.ONGOING,
+            cls.state.in_(_inline(OVERDUE_STATES)),
+            cls.type != sa.literal(TaskType.ONGOING.value, literal_execute=True),
         )
 
     @classmethod
@@ -85,40 +141,6 @@ class Task(db.Model):
             cls.type != TaskType.ONGOING,
             cls.deadline <= today + timedelta(days=due_soon_days),
             sa.not_(cls.overdue_clause(today)),
-        )
-
-    def is_overdue(self, today: date) -> bool:
-        return (
-            self.deadline is not None
-            and self.deadline < today
-            and self.state in OVERDUE_STATES
-            and self.type != TaskType.ONGOING
-        )
-
-    def days_overdue(self, today: date) -> int:
-        return (today - self.deadline).days if self.is_overdue(today) else 0
-
-    def light(self, today: date, due_soon_days: int) -> Light | None:
-        """Traffic light (红黄绿灯) of an open task; None once closed or cancelled."""
-        if self.state not in OPEN_STATES:
-            return None
-        if self.is_overdue(today):
-            return Light.RED
-        if (
-            self.type != TaskType.ONGOING
-            and self.deadline is not None
-            and self.deadline <= today + timedelta(days=due_soon_days)
-        ):
-            return Light.YELLOW
-        return Light.GREEN
-
-    @property
-    def closed_late(self) -> bool:
-        return (
-            self.state == TaskState.CLOSED
-            and self.deadline is not None
-            and self.closed_on is not None
-            and self.closed_on > self.deadline
         )
 
     def __str__(self) -> str:
