@@ -5,7 +5,10 @@ from __future__ import annotations
 import enum
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
+
+from tracker.i18n import lazy_gettext as _l
+
+_LABELS: dict[type, dict] = {}  # per enum class, built once: the lazy strings translate when shown
 
 
 class LabelledEnum(str, enum.Enum):
@@ -13,7 +16,10 @@ class LabelledEnum(str, enum.Enum):
 
     @property
     def label(self):
-        return self._labels()[self]
+        labels = _LABELS.get(type(self))
+        if labels is None:
+            labels = _LABELS[type(self)] = self._labels()
+        return labels[self]
 
     @classmethod
     def _labels(cls) -> dict:

@@ -104,17 +104,17 @@ def sort_arg(allowed: dict, default: str):
     return (key, desc), (column.desc() if desc else column.asc())
 
 
-def paginate(stmt, per_page: int | None = None):
-    """db.paginate with bounds taken from the query string (per_page ≤ 200)."""
+def page_args(per_page: int | None = None) -> dict:
+    """page and per_page from the query string, bounded (per_page ≤ 200)."""
     from flask import current_app
 
-    return db.paginate(
-        stmt,
-        page=int_arg("page", 1),
-        per_page=per_page or int_arg("per_page", current_app.config["PER_PAGE"], maximum=200),
-        max_per_page=200,
-        error_out=False,
-    )
+    return {"page": int_arg("page", 1),
+            "per_page": per_page or int_arg("per_page", current_app.config["PER_PAGE"], maximum=200)}
+
+
+def paginate(stmt, per_page: int | None = None):
+    """db.paginate with bounds taken from the query string."""
+    return db.paginate(stmt, **page_args(per_page), max_per_page=200, error_out=False)
 
 
 def scoped_units(actor):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import wraps
 from pathlib import Path
 
 from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import joinedload
@@ -18,11 +18,13 @@ from werkzeug.routing import IntegerConverter
 
 from tracker import i18n
 from tracker import models as _models  # noqa: F401  (every table known to Alembic)
+from tracker import sqlite as tracker_sqlite
 from tracker.api import errors as api_errors
 from tracker.clock import current_clock
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ServiceError
 from tracker.extensions import babel, csrf, db, limiter, login_manager, migrate
+from tracker.i18n import lazy_gettext as _l
 from tracker.ops import logging as ops_logging
 from tracker.tasks import evidence
 from tracker.viewutils import MAX_ID
@@ -47,9 +49,12 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     ops_logging.init_app(app)  # first: request ids and log format for everything after
     db.init_app(app)
+    with app.app_context():
+        tracker_sqlite.init_app(app, db.engine)
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    i18n.install_jinja(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to see this page.")
@@ -181,6 +186,14 @@ def _register_error_handlers(app: Flask) -> None:
             render_template("errors.html", code=code), code)))
 
 
+def _date_filter(d, fmt: str = "yyyy-MM-dd") -> str:
+    if not d:
+        return ""
+    if fmt == "yyyy-MM-dd" and type(d) is date:  # the lists' default, without Babel's pattern engine
+        return d.isoformat()
+    return format_date(d, fmt)
+
+
 def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject():
@@ -200,7 +213,7 @@ def _register_template_helpers(app: Flask) -> None:
             "Light": Light,
         }
 
-    app.jinja_env.filters["date"] = lambda d, fmt="yyyy-MM-dd": format_date(d, fmt) if d else ""
+    app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = (
         lambda d, fmt="yyyy-MM-dd HH:mm": format_datetime(d, fmt) if d else ""
     )

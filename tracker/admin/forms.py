@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from tracker.enums import Role, SourceKind
+from tracker.i18n import lazy_gettext as _l
 
 LANGUAGES = [SelectChoice("zh_CN", "中文"), SelectChoice("en", "English")]
 

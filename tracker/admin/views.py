@@ -6,7 +6,6 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager
 
@@ -15,6 +14,7 @@ from tracker.admin.forms import CategoryForm, SourceForm, UnitForm, UserForm
 from tracker.enums import OPEN_STATES, Role, SourceKind
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import gettext as _
 from tracker.org import services as org
 from tracker.org.models import Unit, User
 from tracker.problems import services as problems

@@ -6,7 +6,6 @@ import hashlib
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, g, request
-from flask_babel import lazy_gettext as _l
 from flask_babel import refresh as refresh_locale
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
@@ -17,6 +16,7 @@ from tracker.api.errors import ApiError
 from tracker.enums import Role
 from tracker.errors import ServiceError
 from tracker.extensions import db, limiter, login_manager
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.viewutils import clock
 

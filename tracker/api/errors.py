@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from tracker.errors import ServiceError
 from tracker.extensions import db
+from tracker.i18n import gettext as _
+from tracker.i18n import lazy_gettext as _l
 
 API_PREFIX = "/api/"
 

@@ -10,8 +10,7 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from flask_babel import gettext as _
-
+from tracker.i18n import gettext as _
 from tracker.tasks.models import Task
 
 BOM = "\ufeff"  # Excel reads UTF-8 (and so Chinese) correctly only with it

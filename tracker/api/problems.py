@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import request
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload, selectinload
 
 from tracker import scope
@@ -22,6 +21,7 @@ from tracker.api.base import (
 )
 from tracker.enums import Role
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems import queries
 from tracker.problems import services as problems

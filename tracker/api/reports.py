@@ -7,13 +7,13 @@ from io import BytesIO
 
 import sqlalchemy as sa
 from flask import send_file
-from flask_babel import lazy_gettext as _l
 
 from tracker import scope
 from tracker.api import schemas
 from tracker.api.base import actor, aliases, bp, get_or_404, not_found, raise_errors
 from tracker.errors import PermissionDenied
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from flask import request
-from flask_babel import lazy_gettext as _l
 
 from tracker.api.errors import ApiError
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ValidationFailed
+from tracker.i18n import lazy_gettext as _l
 from tracker.problems import queries as problem_queries
 from tracker.tasks import queries as task_queries
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_babel import lazy_gettext as _l
 
 from tracker import scope
 from tracker.api import schemas
@@ -22,6 +21,7 @@ from tracker.api.base import (
 from tracker.enums import TaskType
 from tracker.errors import PermissionDenied
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.tasks import queries, services

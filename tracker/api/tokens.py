@@ -7,7 +7,6 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import joinedload
 
 from tracker.api.models import ApiToken
@@ -15,6 +14,7 @@ from tracker.audit import services as audit
 from tracker.clock import Clock
 from tracker.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 
 PREFIX = "rt_"  # recognisable in logs and by secret scanners

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from tracker import scope
 from tracker.api import schemas
 from tracker.api.base import actor, aliases, bp, created, paged, raise_errors, reference, require_role
 from tracker.enums import Role
+from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
 from tracker.org.models import Unit, User
 from tracker.viewutils import clock

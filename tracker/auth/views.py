@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from tracker.api import tokens
@@ -16,6 +15,7 @@ from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm
 from tracker.errors import ServiceError, ValidationFailed
 from tracker.extensions import db, limiter
 from tracker.i18n import SUPPORTED
+from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
 from tracker.org.models import User
 from tracker.viewutils import clock, form_errors

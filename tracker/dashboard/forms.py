@@ -2,10 +2,11 @@
 
 from datetime import date
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import DataRequired, ValidationError
+
+from tracker.i18n import lazy_gettext as _l
 
 BAD_DATE = _l("Enter a date as YYYY-MM-DD.")
 MAX_ID = 2**31 - 1  # larger numbers cannot be ids (PostgreSQL would refuse them as integers)

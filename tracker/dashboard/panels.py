@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask import url_for
-from flask_babel import gettext as _
 from markupsafe import Markup
 
 from tracker.dashboard import charts
 from tracker.dashboard.charts import Row, Series
 from tracker.dashboard.services import CHILD, ELSEWHERE, Dashboard, UnitRow
+from tracker.i18n import gettext as _
 from tracker.reports.services import format_rate
 
 GREEN, BLUE, RED, GREY, TEAL = "#198754", "#0d6efd", "#dc3545", "#ced4da", "#20c997"

@@ -1,8 +1,9 @@
 """Forms of the ledger pages."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+
+from tracker.i18n import lazy_gettext as _l
 
 
 class UploadForm(FlaskForm):

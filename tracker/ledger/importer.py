@@ -8,12 +8,12 @@ must roll back: some objects may have been created before a later row failed.
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.clock import Clock
 from tracker.errors import ServiceError
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.ledger import columns as C
 from tracker.ledger.reader import FileRejected, Position, check_file, load_workbook, read_table
 from tracker.ledger.report import ImportReport, ProblemDraft

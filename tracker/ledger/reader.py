@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import openpyxl
-from flask_babel import lazy_gettext as _l
 from openpyxl.utils import column_index_from_string, get_column_letter
 
+from tracker.i18n import lazy_gettext as _l
 from tracker.ledger.columns import column_key
 
 HEADER_SEARCH_ROWS = 10

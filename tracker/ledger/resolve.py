@@ -6,12 +6,12 @@ import re
 from datetime import date
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from tracker import scope
 from tracker.clock import Clock
 from tracker.enums import SourceKind, TaskState, TaskType
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.ledger import columns as C
 from tracker.ledger.dates import NotADate, parse_date
 from tracker.ledger.reader import Position

@@ -5,8 +5,7 @@ Both end as the same drafts: problems, each with its measures, still as cells.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-
+from tracker.i18n import lazy_gettext as _l
 from tracker.ledger import columns as C
 from tracker.ledger.reader import Cell, Position, Row, Table
 from tracker.ledger.report import FIELD_COLUMN, ImportReport, MeasureDraft, ProblemDraft, column_name

@@ -21,11 +21,11 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from tracker.enums import Role
 from tracker.extensions import db
+from tracker.i18n import gettext as _
 from tracker.ledger.export import build_ledger_xlsx, build_template_xlsx
 from tracker.ledger.forms import ConfirmForm, UploadForm
 from tracker.ledger.importer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, run_import

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from tracker.audit import services as audit
 from tracker.clock import Clock
 from tracker.enums import Role
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem, Source, problem_cooperating_units
 from tracker.tasks.models import Task

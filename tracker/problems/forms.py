@@ -6,7 +6,6 @@ themselves: the view turns ids into objects and the services say what is wrong w
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -22,6 +21,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from tracker.enums import TaskType
+from tracker.i18n import lazy_gettext as _l
 
 NONE = ""  # value of the "— choose —" option
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from tracker import scope
 from tracker.audit import services as audit
@@ -13,6 +12,7 @@ from tracker.clock import Clock
 from tracker.enums import Role, SourceKind
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.services import MAX_TEXT, check_version

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
@@ -14,6 +12,8 @@ from tracker import scope
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import gettext as _
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
@@ -29,6 +29,7 @@ from tracker.problems.queries import (
     task_counts,
     visible_tasks,
 )
+from tracker.tasks import queries as task_queries
 from tracker.tasks import services as tasks
 from tracker.tasks.models import Task
 from tracker.viewutils import (
@@ -71,7 +72,7 @@ def _filter_options(with_leaders: bool = False) -> dict:
     """What the filter bar offers: the actor's units and sources, every category (old ones too)."""
     actor = current_user
     units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    sources = db.session.scalars(_scoped_sources(actor)).all()
+    sources = task_queries.sources_in_scope(actor)
     categories = db.session.scalars(sa.select(Category).order_by(Category.sort_order, Category.name)).all()
     leaders = scoped_user_rows(actor, (Role.MANAGER, Role.VIEWER), active_only=False) if with_leaders else []
     return {"units": units, "sources": sources, "categories": categories, "leaders": leaders,
@@ -79,6 +80,7 @@ def _filter_options(with_leaders: bool = False) -> dict:
 
 
 def _scoped_sources(actor):
+    """Sources a new problem may come from: those recorded by the actor's units (admins: all)."""
     stmt = sa.select(Source).order_by(Source.held_on.desc(), Source.id.desc())
     if actor.role != Role.ADMIN:
         stmt = stmt.join(Unit, Source.unit_id == Unit.id).where(scope.unit_clause(actor))

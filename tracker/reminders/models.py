@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.clock import utcnow
 from tracker.enums import LabelledEnum, enum_column
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.tasks.models import Task
 

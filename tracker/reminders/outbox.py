@@ -250,6 +250,11 @@ def flush(clock: Clock, backend=None, *, batch: int = BATCH) -> FlushResult:
     result = FlushResult(recovered=recover_stuck(clock))
     backend = backend or backend_for_app()
     token = worker_token()
+    session = db.session()
+    # Each message is committed once sent; expiring the batch on every commit would reload each
+    # claimed row and its recipient before its turn (one SELECT per message). The rows are ours
+    # (claimed, status `sending`) until marked, so what was read at the claim stays true.
+    expire, session.expire_on_commit = session.expire_on_commit, False
     try:
         while True:
             claimed = _claim(clock, token, batch)
@@ -258,6 +263,7 @@ def flush(clock: Clock, backend=None, *, batch: int = BATCH) -> FlushResult:
             if not _deliver(claimed, clock, backend, result) or len(claimed) < batch:
                 break
     finally:
+        session.expire_on_commit = expire
         backend.close()
     return result
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from tracker.audit import services as audit
 from tracker.clock import Clock
 from tracker.enums import Role
 from tracker.errors import InvalidTransition, PermissionDenied
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.reminders import digest as digest_rule
 from tracker.reminders import outbox, rules
 from tracker.reminders.models import Notification, NotificationStatus

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
 from tracker.enums import Role
 from tracker.extensions import db
+from tracker.i18n import gettext as _
 from tracker.reminders import services
 from tracker.reminders.models import Notification
 from tracker.viewutils import clock, paginate, roles_required

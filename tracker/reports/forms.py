@@ -1,9 +1,10 @@
 """The report form: unit, period and language (read from the query string: reading changes nothing)."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import DataRequired
+
+from tracker.i18n import lazy_gettext as _l
 
 BAD_DATE = _l("Enter a date as YYYY-MM-DD.")
 

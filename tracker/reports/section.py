@@ -14,11 +14,11 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import force_locale
-from flask_babel import lazy_gettext as _l
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from tracker.errors import ValidationFailed
+from tracker.i18n import lazy_gettext as _l
 from tracker.reports.services import RectificationFigures
 
 LANGUAGES = ("zh_CN", "en")

@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from tracker import scope
 from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, ExtensionState, ProblemState, SourceKind, TaskState, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Extension, Task

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from tracker.errors import ValidationFailed
+from tracker.i18n import lazy_gettext as _l
 
 CHUNK = 64 * 1024
 

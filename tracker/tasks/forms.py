@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from wtforms import Form, HiddenField, SelectField, StringField, SubmitField, TextAreaField
@@ -10,6 +9,7 @@ from wtforms.fields import BooleanField, DateField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tracker.enums import Light, TaskState, TaskType
+from tracker.i18n import lazy_gettext as _l
 
 TEXT = 5000  # the services' MAX_TEXT; checked here too so the error sits beside the field
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from tracker import scope
@@ -18,7 +19,7 @@ from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks import services
-from tracker.tasks.models import Evidence, Extension, Task
+from tracker.tasks.models import Evidence, Extension, Task, TaskRules
 
 OPEN = "open"  # the pseudo-state "assigned, in progress or submitted"
 MAX_ID = 2**31 - 1  # larger numbers cannot be ids (and would overflow an INTEGER on PostgreSQL)
@@ -185,7 +186,7 @@ def parse_sort(raw: str | None) -> tuple[str, bool]:
     return key, raw.startswith("-")
 
 
-def _order(stmt, sort: tuple[str, bool], today: date):
+def _order(stmt, sort: tuple[str, bool], today: date, overdue_only: bool = False):
     key, desc = sort
 
     def direction(col):
@@ -193,7 +194,11 @@ def _order(stmt, sort: tuple[str, bool], today: date):
 
     # Ongoing measures may have no deadline: put them last in either direction, on every backend.
     no_deadline = Task.deadline.is_(None)
-    if key == "deadline":
+    if key == "deadline" and overdue_only:
+        # Every row is overdue and has a deadline: plain (deadline, id) reads ix_tasks_overdue_deadline
+        # in order and stops at the page, instead of sorting every overdue row by an expression.
+        order = [direction(Task.deadline)]
+    elif key == "deadline":
         order = [] if desc else [sa.case((Task.overdue_clause(today), 0), else_=1)]
         order += [no_deadline, direction(Task.deadline)]
     elif key == "state":
@@ -224,10 +229,63 @@ def task_query(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str,
     if filters.needs_problem or sort[0] == "number":
         stmt = stmt.join(Problem, Problem.id == Task.problem_id)
     stmt = stmt.where(*_where(filters, today, days))
-    stmt = _order(stmt, sort, today)
+    stmt = _order(stmt, sort, today, overdue_only=filters.overdue or filters.light == Light.RED)
     if load:
         stmt = stmt.options(joinedload(Task.owner), joinedload(Task.unit), joinedload(Task.problem))
     return stmt
+
+
+# --- the list page: plain rows -------------------------------------------------------------------
+
+# Texts the list cuts at 120 characters: fetch a little more than `truncate` keeps (120 + its
+# leeway of 5), so the cut reads exactly as it would on the whole text.
+LIST_TEXT = 130
+
+
+class ListRow(TaskRules):
+    """One line of the rectification list: the values the page shows, not ORM objects.
+
+    Building 50 Tasks with their problem, owner and unit in the ORM cost more than their query;
+    the rules (light, overdue, closed late) come from the same TaskRules as Task's."""
+
+    FIELDS = ("id", "problem_id", "problem_number", "problem_description", "measure", "type",
+              "owner_name", "unit_name", "deadline", "original_deadline", "state", "closed_on")
+
+    def __init__(self, values) -> None:
+        self.__dict__.update(zip(self.FIELDS, values, strict=True))
+
+
+def _row_columns(problem, owner, unit) -> list:
+    return [Task.id, Task.problem_id, problem.number, sa.func.substr(problem.description, 1, LIST_TEXT),
+            sa.func.substr(Task.measure, 1, LIST_TEXT), Task.type, owner.name, unit.name, Task.deadline,
+            Task.original_deadline, Task.state, Task.closed_on]
+
+
+class RowPagination(SelectPagination):
+    """A page of ListRows; the total counts the filtered tasks without the joins the rows need."""
+
+    def _query_items(self) -> list[ListRow]:
+        stmt = self._query_args["select"]
+        owner, unit = aliased(User), aliased(Unit)
+        if not self._query_args["joins_problem"]:
+            stmt = stmt.join(Problem, Problem.id == Task.problem_id)
+        stmt = (stmt.join(owner, owner.id == Task.owner_id).join(unit, unit.id == Task.unit_id)
+                .with_only_columns(*_row_columns(Problem, owner, unit))
+                .limit(self.per_page).offset(self._query_offset))
+        return [ListRow(row) for row in self._query_args["session"].execute(stmt)]
+
+    def _query_count(self) -> int:
+        stmt = self._query_args["select"].with_only_columns(sa.func.count(Task.id)).order_by(None)
+        return self._query_args["session"].scalar(stmt)
+
+
+def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, bool], *, page: int,
+              per_page: int) -> RowPagination:
+    """One page of the rectification list as ListRows, with the total and page numbers."""
+    stmt = task_query(actor, clock, filters, sort, load=False)
+    return RowPagination(select=stmt, session=db.session, page=page, per_page=per_page,
+                         max_per_page=200, error_out=False,
+                         joins_problem=filters.needs_problem or sort[0] == "number")
 
 
 # --- the home page ------------------------------------------------------------------------------
@@ -320,21 +378,23 @@ def task_evidence(task: Task) -> list[Evidence]:
 # --- filter bar choices -------------------------------------------------------------------------
 
 
-def sources_in_scope(actor: User) -> list[Source]:
-    """Sources recorded by the actor's units or the units above them (newest first; admins: all).
+def sources_in_scope(actor: User) -> list:
+    """(id, name, held_on) of the sources recorded by the actor's units or the units above them
+    (newest first; admins: all), for the filter bars of both lists.
 
     An index lookup on the source's unit, not a scan of every visible task: at 100k tasks the
     "sources my tasks came from" join cost more than the whole page. Sources held higher up
     (an inspection of the whole bureau) are included: their problems reach the branches.
+    Plain rows: a filter bar needs no Source objects.
     """
-    stmt = sa.select(Source).order_by(Source.held_on.desc(), Source.id.desc())
+    stmt = sa.select(Source.id, Source.name, Source.held_on).order_by(Source.held_on.desc(), Source.id.desc())
     if actor.role != Role.ADMIN:
         if actor.unit is None:
             return []
         ancestors = [int(part) for part in actor.unit.path.strip("/").split("/") if part]
         stmt = stmt.where(sa.or_(Source.unit_id.in_(scope.subtree_ids(actor.unit)),
                                  Source.unit_id.in_(ancestors)))
-    return db.session.scalars(stmt).all()
+    return db.session.execute(stmt).all()
 
 
 def categories() -> list[Category]:

@@ -11,7 +11,6 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from tracker import scope
@@ -21,6 +20,7 @@ from tracker.clock import Clock
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, ExtensionState, ProblemState, Role, TaskState, TaskType
 from tracker.errors import InvalidTransition, PermissionDenied, StaleVersion, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.reminders import services as reminders
