@@ -265,6 +265,33 @@ def test_notification_list_costs_the_same_queries_for_10_or_200(app, org, make, 
     assert len(outbox_page) == len(outbox_page_more)
 
 
+def test_a_flush_reads_the_same_few_rows_for_3_or_30_messages(org, make, smtp, queries):
+    """Sending commits each message; the other claimed rows are not re-read after every commit."""
+    smtp.start()
+
+    def queue(count):
+        clock = when("2026-06-15T10:00:00")
+        task = make.task(org.mgr_a, owner=org.staff_a)
+        db.session.commit()
+        outbox.flush(clock)  # the assignment email goes first, outside the count
+        outbox.enqueue([outbox.row(Kind.OVERDUE, org.staff_a, f"n:{count}:{i}", clock,
+                                   {"subject": f"提醒{i}", "body_text": "t", "body_html": "h"}, task=task)
+                        for i in range(count)])
+        db.session.commit()
+
+    def selects(statements):
+        return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+    queue(3)
+    with queries() as small:
+        assert len(outbox.flush(when("2026-06-15T10:01:00")).sent) == 3
+    queue(30)
+    with queries() as large:
+        assert len(outbox.flush(when("2026-06-15T10:02:00")).sent) == 30
+    assert len(selects(small)) == len(selects(large))
+    assert len(smtp.inbox.messages) == 2 + 33
+
+
 def test_a_resent_message_keeps_its_message_id(app, org, make):
     """The documented crash window can repeat a message; its Message-ID stays the same."""
     from tracker.reminders.delivery import build_message
