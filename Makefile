@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 FLASK := $(BIN)/flask --app tracker
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install translations db run test test-sqlite lint bench chromium clean
+.PHONY: help install translations db run test test-sqlite lint bench chromium wrk clean
 
 help:
 	@echo "make run    - set up, migrate, load demo data on an empty database, serve on http://127.0.0.1:5000"
@@ -47,7 +47,14 @@ test: install chromium
 lint: install
 	$(BIN)/ruff check .
 
-bench: install
+# wrk (Debian's package) drives the requests/s runs: a Python client would eat the cores it measures.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  echo "Installing Debian's wrk for the benchmarks"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+
+bench: install wrk
 	$(BIN)/python -m benchmarks.run
 
 clean:

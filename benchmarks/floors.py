@@ -59,10 +59,15 @@ def captured(engine):
 
 
 def overdue_tasks(actor: User, per_page: int) -> None:
-    """整改清单 ?overdue=1: the count and the first page, owner/unit/problem joined in."""
-    stmt = task_queries.task_query(actor, current_clock(), task_queries.TaskFilters(overdue=True),
-                                   task_queries.parse_sort(None))
-    list(db.paginate(stmt, page=1, per_page=per_page, error_out=False).items)
+    """整改清单 ?overdue=1: the count and the first page of rows, problem/owner/unit joined in."""
+    task_queries.list_page(actor, current_clock(), task_queries.TaskFilters(overdue=True),
+                           task_queries.parse_sort(None), page=1, per_page=per_page)
+
+
+def all_tasks(actor: User, per_page: int) -> None:
+    """整改清单 without filters: the count and the first page in the default order (overdue first)."""
+    task_queries.list_page(actor, current_clock(), task_queries.TaskFilters(),
+                           task_queries.parse_sort(None), page=1, per_page=per_page)
 
 
 def api_overdue_tasks(actor: User, per_page: int) -> None:
