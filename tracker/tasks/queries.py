@@ -265,14 +265,21 @@ class RowPagination(SelectPagination):
     """A page of ListRows; the total counts the filtered tasks without the joins the rows need."""
 
     def _query_items(self) -> list[ListRow]:
-        stmt = self._query_args["select"]
+        # The page's ids first, sorted on the tasks table alone; then the texts and names of just
+        # those rows. Joining problems, people and units before the sort made every sort that
+        # cannot come from an index (the default order) carry every row's texts: 64 ms at 20k.
+        session = self._query_args["session"]
+        ids = session.scalars(self._query_args["select"].with_only_columns(Task.id)
+                              .limit(self.per_page).offset(self._query_offset)).all()
+        if not ids:
+            return []
         owner, unit = aliased(User), aliased(Unit)
-        if not self._query_args["joins_problem"]:
-            stmt = stmt.join(Problem, Problem.id == Task.problem_id)
-        stmt = (stmt.join(owner, owner.id == Task.owner_id).join(unit, unit.id == Task.unit_id)
-                .with_only_columns(*_row_columns(Problem, owner, unit))
-                .limit(self.per_page).offset(self._query_offset))
-        return [ListRow(row) for row in self._query_args["session"].execute(stmt)]
+        stmt = (sa.select(*_row_columns(Problem, owner, unit))
+                .join(Problem, Problem.id == Task.problem_id)
+                .join(owner, owner.id == Task.owner_id).join(unit, unit.id == Task.unit_id)
+                .where(Task.id.in_(ids)))
+        rows = {row.id: ListRow(row) for row in session.execute(stmt)}
+        return [rows[i] for i in ids if i in rows]
 
     def _query_count(self) -> int:
         stmt = self._query_args["select"].with_only_columns(sa.func.count(Task.id)).order_by(None)
@@ -284,8 +291,7 @@ def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, 
     """One page of the rectification list as ListRows, with the total and page numbers."""
     stmt = task_query(actor, clock, filters, sort, load=False)
     return RowPagination(select=stmt, session=db.session, page=page, per_page=per_page,
-                         max_per_page=200, error_out=False,
-                         joins_problem=filters.needs_problem or sort[0] == "number")
+                         max_per_page=200, error_out=False)
 
 
 # --- the home page ------------------------------------------------------------------------------
