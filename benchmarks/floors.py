@@ -40,6 +40,12 @@ def make_app(url: str):
                        "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
 
 
+def app_engine(app):
+    """A new engine configured as the app's (on PostgreSQL: JIT off), for the replays and plans."""
+    with app.app_context():
+        return sa.create_engine(db.engine.url, **app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+
+
 @contextmanager
 def captured(engine):
     """Every (statement, parameters) the driver is given inside the block."""

@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from benchmarks import floors
 from benchmarks.generate import (
     RESULTS,
@@ -156,7 +154,7 @@ def measure_pages(out: Outcome, server: Gunicorn, cfg: Settings) -> None:
 def measure_floors(out: Outcome, url: str, cfg: Settings) -> None:
     """Bare SQL of each page's data queries, replayed with Core; plans of the statements."""
     app = floors.make_app(url)
-    engine = sa.create_engine(url)
+    engine = floors.app_engine(app)
     for page in out.pages:
         page.floor = floors.replay(engine, floors.capture_floor(app, page.user, page.reader),
                                    count=cfg.requests)
@@ -172,7 +170,7 @@ def profile_pages(out: Outcome, url: str) -> None:
         for page, prof in zip(pages, floors.profile(app, user, BENCH_PASSWORD, [p.path for p in pages]),
                               strict=True):
             page.profile = prof
-    engine = sa.create_engine(url)
+    engine = floors.app_engine(app)
     known = {sql for _, sql, _ in out.plans}
     for page in out.pages:
         for _, statement, params in (page.profile.slowest[:1] if page.profile else []):

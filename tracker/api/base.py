@@ -140,7 +140,14 @@ def paged(stmt, count_stmt, serialise, *options) -> dict:
     """One count query and one page query, whatever the number of rows; `serialise` maps a row to JSON."""
     page, per_page = page_args()
     total = db.session.scalar(sa.select(sa.func.count()).select_from(count_stmt.order_by(None).subquery()))
-    rows = db.session.scalars(stmt.options(*options).limit(per_page).offset((page - 1) * per_page)).all()
+    # The page's ids first (an index can often answer that alone), then those rows: PostgreSQL
+    # otherwise walked another index fetching 55k whole rows to find 50 overdue ones.
+    entity = stmt.column_descriptions[0]["entity"]
+    ids = db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page)
+                             .offset((page - 1) * per_page)).all()
+    found = {r.id: r for r in db.session.scalars(
+        sa.select(entity).where(entity.id.in_(ids)).options(*options))} if ids else {}
+    rows = [found[i] for i in ids if i in found]
     return schemas.page_json([serialise(r) for r in rows], total or 0, page, per_page)
 
 

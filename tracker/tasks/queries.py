@@ -267,10 +267,9 @@ class RowPagination(SelectPagination):
     def _query_items(self) -> list[ListRow]:
         # The page's ids first, sorted on the tasks table alone; then the texts and names of just
         # those rows. Joining problems, people and units before the sort made every sort that
-        # cannot come from an index (the default order) carry every row's texts: 64 ms at 20k.
+        # cannot come from an index carry every row's texts: 64 ms at 20k.
         session = self._query_args["session"]
-        ids = session.scalars(self._query_args["select"].with_only_columns(Task.id)
-                              .limit(self.per_page).offset(self._query_offset)).all()
+        ids = self._page_ids(session)
         if not ids:
             return []
         owner, unit = aliased(User), aliased(Unit)
@@ -281,6 +280,29 @@ class RowPagination(SelectPagination):
         rows = {row.id: ListRow(row) for row in session.execute(stmt)}
         return [rows[i] for i in ids if i in rows]
 
+    def _page_ids(self, session) -> list[int]:
+        stmt = self._query_args["select"].with_only_columns(Task.id)
+        parts = self._query_args.get("parts")
+        if not parts:
+            return session.scalars(stmt.limit(self.per_page).offset(self._query_offset)).all()
+        # The default order (overdue first, then by deadline, no deadline last) as three runs that
+        # each come off an index in order, instead of one sort of every row in scope.
+        base = stmt.order_by(None)
+        ids, skip, want = [], self._query_offset, self.per_page
+        for where, order in parts:
+            part = base.where(where)
+            if skip:
+                size = session.scalar(part.with_only_columns(sa.func.count(Task.id)))
+                if skip >= size:
+                    skip -= size
+                    continue
+            got = session.scalars(part.order_by(*order).limit(want).offset(skip)).all()
+            ids += got
+            want, skip = want - len(got), 0
+            if not want:
+                break
+        return ids
+
     def _query_count(self) -> int:
         stmt = self._query_args["select"].with_only_columns(sa.func.count(Task.id)).order_by(None)
         return self._query_args["session"].scalar(stmt)
@@ -290,8 +312,16 @@ def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, 
               per_page: int) -> RowPagination:
     """One page of the rectification list as ListRows, with the total and page numbers."""
     stmt = task_query(actor, clock, filters, sort, load=False)
+    parts = None
+    if sort == ("deadline", False) and not (filters.overdue or filters.light == Light.RED):
+        # Overdue first by deadline (ix_tasks_overdue_deadline), then the rest by deadline
+        # (ix_tasks_deadline), then those without a deadline: the order of _order's CASE.
+        overdue = Task.overdue_clause(clock.today())
+        parts = [(overdue, (Task.deadline, Task.id)),
+                 (sa.and_(sa.not_(overdue), Task.deadline.is_not(None)), (Task.deadline, Task.id)),
+                 (Task.deadline.is_(None), (Task.id,))]
     return RowPagination(select=stmt, session=db.session, page=page, per_page=per_page,
-                         max_per_page=200, error_out=False)
+                         max_per_page=200, error_out=False, parts=parts)
 
 
 # --- the home page ------------------------------------------------------------------------------
