@@ -31,6 +31,7 @@ from tracker.org.models import User
 from tracker.problems.models import Problem
 from tracker.problems.queries import ProblemFilters, problem_query, task_counts
 from tracker.tasks import queries as task_queries
+from tracker.tasks.models import Task
 from tracker.tasks.views import HOME_LIMIT
 
 
@@ -77,11 +78,12 @@ def all_tasks(actor: User, per_page: int) -> None:
 
 
 def api_overdue_tasks(actor: User, per_page: int) -> None:
-    """API ?overdue=true: what tracker/api/tasks.list_tasks runs (count, then the page; no joins)."""
+    """API ?overdue=true: what tracker/api/base.paged runs (the count, the page's ids, those rows)."""
     stmt = task_queries.task_query(actor, current_clock(), task_queries.TaskFilters(overdue=True),
                                    task_queries.parse_sort(None), load=False)
     db.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    db.session.scalars(stmt.limit(per_page).offset(0)).all()
+    ids = db.session.scalars(stmt.with_only_columns(Task.id).limit(per_page).offset(0)).all()
+    db.session.scalars(sa.select(Task).where(Task.id.in_(ids))).all()
 
 
 def problems_by_unit(unit_id: int) -> Callable[[User, int], None]:
