@@ -121,7 +121,18 @@ def test_a_sqlite_file_runs_in_wal_and_gets_planner_statistics(tmp_path, own_sql
         tracker_sqlite.optimize(db.engine)  # the nightly job analyses again
         with db.engine.connect() as conn:
             analysed = conn.execute(sa.text("SELECT count(*) FROM sqlite_stat1")).scalar()
-        assert analysed > 0
+            assert analysed > 0
+            # Analysed while empty, then filled: the next process's first connection analyses again.
+            columns = "problem_id, measure, type, owner_id, unit_id, deadline, state, version, created_at"
+            conn.exec_driver_sql(f"INSERT INTO tasks ({columns}) VALUES "
+                                 "(1, 'm', 'deadline', 1, 1, '2026-06-30', 'assigned', 1, '2026-06-01')")
+            for _ in range(8):  # 256 rows
+                conn.exec_driver_sql(f"INSERT INTO tasks ({columns}) SELECT {columns} FROM tasks")
+            conn.commit()
+        db.engine.dispose()
+        with db.engine.connect() as conn:
+            recorded = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'tasks'").first()
+        assert recorded is not None and int(recorded[0].split()[0]) == 256
 
 
 def test_sqlite_settings_are_checked(tmp_path, own_sqlite_settings):

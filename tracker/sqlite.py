@@ -1,9 +1,10 @@
 """SQLite connection settings: WAL for concurrent readers, and planner statistics from the start.
 
 PostgreSQL gathers statistics by itself (autovacuum). SQLite never does: without `sqlite_stat1`
-its planner picked a sort over the partial overdue index. So a file that has never been analysed
-is analysed on its first connection (42 ms at 20k measures; a sampled `analysis_limit` gave
-estimates too rough to pick that index), and the scheduler's daily run analyses it again.
+its planner picked a sort over the partial overdue index. So a new connection analyses a file
+that was never analysed, or whose measures grew or shrank more than twofold since (42 ms at 20k
+measures; a sampled `analysis_limit` gave estimates too rough to pick that index), and the
+scheduler analyses it again every night.
 """
 
 from __future__ import annotations
@@ -35,11 +36,7 @@ def init_app(app: Flask, engine: sa.Engine) -> None:
             except sqlite3.OperationalError:  # locked by a writer; the next connection sets it
                 pass
         dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
-        analysed = dbapi_connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone()
-        has_tasks = dbapi_connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'tasks'").fetchone()
-        if has_tasks and not analysed:
+        if _statistics_stale(dbapi_connection):
             try:
                 dbapi_connection.execute("ANALYZE")
                 dbapi_connection.commit()
@@ -47,6 +44,19 @@ def init_app(app: Flask, engine: sa.Engine) -> None:
                 pass
 
     sa.event.listen(engine, "connect", on_connect)
+
+
+def _statistics_stale(conn: sqlite3.Connection) -> bool:
+    """True when the measures table exists and was never analysed, or has since grown or shrunk
+    more than twofold (a database analysed empty at its first start, then filled)."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tasks'").fetchone():
+        return False
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        return True
+    row = conn.execute("SELECT stat FROM sqlite_stat1 WHERE tbl = 'tasks' LIMIT 1").fetchone()
+    recorded = int(row[0].split()[0]) if row else 0
+    actual = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
+    return actual > 2 * recorded + 100 or recorded > 2 * actual + 100
 
 
 def optimize(engine: sa.Engine) -> None:
