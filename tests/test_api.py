@@ -174,6 +174,8 @@ def test_unknown_api_path_wrong_method_and_junk_are_json(org, api, client):
     big = '{"name": "' + "x" * (schemas.MAX_BODY + 10) + '"}'
     assert_error(c.post("/sources", data=big, content_type="application/json"), 413, "too_large")
     assert_error(c.get("/tasks/99999999999999999999"), 404)
+    last = c.get("/tasks", page=schemas.MAX_PAGE, per_page=200)  # an OFFSET past the database's integers
+    assert last.status_code == 200 and last.get_json()["items"] == []
 
 
 @pytest.mark.parametrize("body, field", [

@@ -214,6 +214,9 @@ JUNK = [
     {"due_after": "2026-13-45"},
     {"due_before": "yesterday"},
     {"page": "zzz"},
+    {"page": "99999999999999999999"},  # an OFFSET past the database's integers
+    {"page": "99999999999999999999", "overdue": "1"},
+    {"page": "40000000", "per_page": "200"},
     {"per_page": "100000"},
     {"per_page": "-5"},
     {"sort": "'; drop table tasks; --"},

@@ -108,8 +108,9 @@ def page_args(per_page: int | None = None) -> dict:
     """page and per_page from the query string, bounded (per_page ≤ 200)."""
     from flask import current_app
 
-    return {"page": int_arg("page", 1),
-            "per_page": per_page or int_arg("per_page", current_app.config["PER_PAGE"], maximum=200)}
+    per_page = per_page or int_arg("per_page", current_app.config["PER_PAGE"], maximum=200)
+    # Past MAX_ID rows there is nothing to show, and a larger OFFSET overflows the database's integer.
+    return {"page": int_arg("page", 1, maximum=MAX_ID // per_page), "per_page": per_page}
 
 
 def paginate(stmt, per_page: int | None = None):

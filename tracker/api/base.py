@@ -143,8 +143,10 @@ def paged(stmt, count_stmt, serialise, *options) -> dict:
     # The page's ids first (an index can often answer that alone), then those rows: PostgreSQL
     # otherwise walked another index fetching 55k whole rows to find 50 overdue ones.
     entity = stmt.column_descriptions[0]["entity"]
-    ids = db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page)
-                             .offset((page - 1) * per_page)).all()
+    offset = (page - 1) * per_page
+    # Past MAX_ID rows there is nothing, and a larger OFFSET overflows the database's integer.
+    ids = (db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page).offset(offset)).all()
+           if offset < schemas.MAX_ID else [])
     found = {r.id: r for r in db.session.scalars(
         sa.select(entity).where(entity.id.in_(ids)).options(*options))} if ids else {}
     rows = [found[i] for i in ids if i in found]
