@@ -48,8 +48,11 @@ def backend(request):
 
 def _empty_postgres():
     # DELETE is ~20x faster than TRUNCATE on tiny tables; ids keep counting, tests never assume them.
+    from tracker import refdata
+
     for table in reversed(db.metadata.sorted_tables):
         db.session.execute(table.delete())
+    refdata.renew(db.session.connection())
     db.session.commit()
 
 
@@ -88,7 +91,7 @@ def app(backend, tmp_path):
     def fresh_request_globals():
         # The fixture keeps one app context open for the whole test, so requests share `g`;
         # forget what a previous request cached there (user, locale, clock), as a server would.
-        for name in ("_login_user", "clock"):
+        for name in ("_login_user", "clock", "reference_stamp"):
             g.pop(name, None)
         flask_babel.refresh()
     with app.app_context():

@@ -214,6 +214,24 @@ def test_restore_refuses_a_database_with_data_unless_forced(kind, new_database, 
     assert contents(target) == contents(source)
 
 
+def test_restore_renews_the_reference_stamp(new_database, make_app, tmp_path):
+    """Running processes must drop the pick lists they cached before the restore."""
+    source = make_app(new_database("sqlite"))
+    _demo(source)
+    archive = tmp_path / "b.zip"
+    run(source, "backup", str(archive), "--no-files")
+    target = make_app(new_database("sqlite"))
+    read = "SELECT stamp FROM reference_stamp"
+    with target.app_context():
+        before = db.session.scalar(sa.text(read))
+        db.session.remove()
+    assert run(target, "restore", str(archive), "--force", "--yes").exit_code == 0
+    with target.app_context():
+        assert db.session.scalar(sa.text(read)) not in (None, before)
+    with source.app_context():
+        assert db.session.scalar(sa.text(read)) is not None
+
+
 def test_restore_refuses_another_migration_revision(new_database, make_app, tmp_path):
     source = make_app(new_database("sqlite"))
     archive = tmp_path / "b.zip"

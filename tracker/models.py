@@ -4,6 +4,7 @@ from tracker.api.models import ApiToken
 from tracker.audit.models import AuditEvent
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
+from tracker.refdata import ReferenceStamp
 from tracker.reminders.models import Notification, SchedulerLease
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 
@@ -16,6 +17,7 @@ __all__ = [
     "Notification",
     "Problem",
     "Progress",
+    "ReferenceStamp",
     "SchedulerLease",
     "Source",
     "Task",

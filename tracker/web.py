@@ -10,6 +10,7 @@ from flask import Flask, flash, g, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
@@ -194,6 +195,20 @@ def _date_filter(d, fmt: str = "yyyy-MM-dd") -> str:
     return format_date(d, fmt)
 
 
+def select_options(choices, selected) -> Markup:
+    """The <option>s of (value, label) pairs, the one whose value reads as `selected` marked.
+
+    A plain loop: the filter bars' few hundred options took ~2 ms as a Jinja loop, more than the
+    list's own queries. Values and labels are escaped like any template output."""
+    current = "" if selected is None else str(selected)
+    parts = []
+    for value, label in choices:
+        value = "" if value is None else str(value)
+        mark = " selected" if value == current else ""
+        parts.append(f'<option value="{escape(value)}"{mark}>{escape(label)}</option>')
+    return Markup("".join(parts))
+
+
 def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject():
@@ -213,6 +228,7 @@ def _register_template_helpers(app: Flask) -> None:
             "Light": Light,
         }
 
+    app.jinja_env.globals["select_options"] = select_options
     app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = (
         lambda d, fmt="yyyy-MM-dd HH:mm": format_datetime(d, fmt) if d else ""

@@ -35,12 +35,14 @@ from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
 
+from tracker import refdata
 from tracker.clock import utcnow
 from tracker.ops.health import app_version
 
 FORMAT = "rectification-tracker-backup"
 FORMAT_VERSION = 1
-RUNTIME_TABLES = {"alembic_version", "scheduler_lease"}
+# The reference stamp is renewed on restore: processes must drop pick lists cached before it.
+RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp"}
 SEED_TABLES = {"categories"}  # filled by `db upgrade`: an otherwise empty database still has them
 BATCH = 1000
 CHUNK = 1024 * 1024
@@ -383,6 +385,8 @@ def restore_backup(engine: sa.Engine, source: Path, uploads: Path | None, *, for
                 summary.tables[table.name] = _load_table(conn, zf, table, manifest["tables"][table.name])
             if conn.dialect.name == "postgresql":
                 _reset_sequences(conn, tables)
+            if sa.inspect(conn).has_table("reference_stamp"):
+                refdata.renew(conn)
         if uploads is not None and manifest.get("files"):
             summary.files = _restore_files(zf, manifest["files"], uploads)
     return summary

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
 
-from tracker import scope
+from tracker import refdata, scope
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import db
@@ -29,7 +29,6 @@ from tracker.problems.queries import (
     task_counts,
     visible_tasks,
 )
-from tracker.tasks import queries as task_queries
 from tracker.tasks import services as tasks
 from tracker.tasks.models import Task
 from tracker.viewutils import (
@@ -38,7 +37,6 @@ from tracker.viewutils import (
     get_problem_or_404,
     paginate,
     roles_required,
-    scoped_user_rows,
     scoped_users,
 )
 
@@ -69,14 +67,14 @@ def task_url(task_id: int) -> str:
 
 
 def _filter_options(with_leaders: bool = False) -> dict:
-    """What the filter bar offers: the actor's units and sources, every category (old ones too)."""
+    """What the filter bar offers, as (value, label) pairs: the actor's units and sources, every
+    category (old ones too), and for the responsibility list the leaders."""
     actor = current_user
-    units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    sources = task_queries.sources_in_scope(actor)
-    categories = db.session.scalars(sa.select(Category).order_by(Category.sort_order, Category.name)).all()
-    leaders = scoped_user_rows(actor, (Role.MANAGER, Role.VIEWER), active_only=False) if with_leaders else []
-    return {"units": units, "sources": sources, "categories": categories, "leaders": leaders,
-            "states": ProblemState, "kinds": SourceKind}
+    leaders = refdata.people(actor, (Role.MANAGER, Role.VIEWER)) if with_leaders else ()
+    return {"units": refdata.pairs(refdata.units(actor)), "sources": refdata.pairs(refdata.sources(actor)),
+            "categories": refdata.pairs(refdata.categories()), "leaders": refdata.pairs(leaders),
+            "states": [(s.value, s.label) for s in ProblemState],
+            "kinds": [(k.value, k.label) for k in SourceKind]}
 
 
 def _scoped_sources(actor):

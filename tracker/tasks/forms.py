@@ -112,7 +112,7 @@ class TaskFilterForm(Form):
         """Choices from the user's scope; the blank choice means "any"."""
         anyone = [("", _l("All"))]
         self.state.choices = anyone + [("open", _l("Open (not yet closed out)"))] + TaskState.choices()
-        self.unit.choices = anyone + [(str(u.id), "\u3000" * max(u.depth, 0) + u.name) for u in units]
+        self.unit.choices = anyone + [(str(u.id), u.label) for u in units]
         self.owner.choices = anyone + [(str(user_id), name) for user_id, name in users]
         self.source.choices = anyone + [(str(s.id), s.name) for s in sources]
         self.category.choices = anyone + [(str(c.id), c.name) for c in categories]

@@ -21,7 +21,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
 
-from tracker import scope
+from tracker import refdata, scope
 from tracker.api import export
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
@@ -52,7 +52,6 @@ from tracker.viewutils import (
     get_task_or_404,
     page_args,
     scoped_units,
-    scoped_user_rows,
     scoped_users,
 )
 
@@ -155,10 +154,10 @@ def _owner_choices(filters, units) -> list[tuple]:
     A select of 5,000 names cost the 整改清单 page several times its SQL.
     """
     within = next((u for u in units if u.id == filters.unit_id), None) if filters.unit_id else None
-    rows = scoped_user_rows(current_user, (Role.MANAGER, Role.STAFF), active_only=False,
-                            within=within, limit=OWNER_CHOICES_MAX + 1)
+    rows = refdata.people(current_user, (Role.MANAGER, Role.STAFF), within=within,
+                          limit=OWNER_CHOICES_MAX + 1)
     if len(rows) <= OWNER_CHOICES_MAX:
-        return [tuple(r) for r in rows]
+        return rows
     chosen = db.session.get(User, filters.owner_id) if filters.owner_id else None
     keep = [(chosen.id, chosen.name)] if chosen and scope.covers(current_user, chosen.unit) else []
     return keep + [("", _("Choose a unit first to pick a person"))]
@@ -172,8 +171,8 @@ def task_list():
     sort = queries.parse_sort(request.args.get("sort"))
     pagination = queries.list_page(current_user, clock(), filters, sort, **page_args())
     form = TaskFilterForm(request.args)
-    units, sources = scoped_units(current_user), queries.sources_in_scope(current_user)
-    form.fill(units, _owner_choices(filters, units), sources, queries.categories())
+    units = refdata.units(current_user)
+    form.fill(units, _owner_choices(filters, units), refdata.sources(current_user), refdata.categories())
     return render_template("tasks/list.html", pagination=pagination, form=form, filters=filters, sort=sort)
 
 

@@ -1,0 +1,223 @@
+"""Pick lists of reference data (units, people, sources, categories), cached per process.
+
+The filter bars of 整改清单 and 问题清单 offer the same few hundred options on every request;
+reading them cost four queries and a fifth of the page. They are kept in memory per scope and
+keyed by one stamp in the database that every change to those tables renews, in the same
+transaction as the change. A request reads the stamp (one row) and so sees a unit renamed or a
+person added on any worker or host at once; nothing is ever served from an older stamp.
+
+Entries are plain tuples, never ORM objects: they outlive the session that read them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from flask import current_app, g, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from tracker import scope
+from tracker.enums import Role
+from tracker.extensions import db
+from tracker.org.models import Unit, User
+from tracker.problems.models import Category, Source
+
+MAX_ENTRIES = 1024  # distinct scopes × lists; a city with 200 units needs a few hundred
+
+
+class ReferenceStamp(db.Model):
+    """One row: a random token renewed whenever units, people, sources or categories change."""
+
+    __tablename__ = "reference_stamp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stamp: Mapped[str] = mapped_column(sa.String(32))
+
+
+def new_stamp() -> str:
+    # Random, not a counter: a fresh database (each test's, a restored one) never repeats the
+    # stamp of another that a long-lived process may still hold entries for.
+    return uuid.uuid4().hex
+
+
+@event.listens_for(ReferenceStamp.__table__, "after_create")
+def _first_stamp(table, connection, **kw) -> None:
+    connection.execute(table.insert().values(id=1, stamp=new_stamp()))
+
+
+def renew(connection: sa.Connection) -> None:
+    """Give the data a new stamp (inside the caller's transaction)."""
+    table = ReferenceStamp.__table__
+    if not connection.execute(table.update().where(table.c.id == 1).values(stamp=new_stamp())).rowcount:
+        connection.execute(table.insert().values(id=1, stamp=new_stamp()))
+    if has_app_context():
+        g.pop("reference_stamp", None)
+
+
+# --- what counts as a change ---------------------------------------------------------------------
+
+WATCHED = (Unit, User, Source, Category)
+WATCHED_TABLES = frozenset(cls.__tablename__ for cls in WATCHED)
+# A login or a changed password or e-mail address does not change any pick list.
+USER_FIELDS = ("name", "unit_id", "role", "active")
+
+
+def _changes_lists(obj) -> bool:
+    if not isinstance(obj, User):
+        return True
+    state = sa.inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in USER_FIELDS)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context) -> None:
+    changed = [o for o in session.dirty if isinstance(o, WATCHED) and session.is_modified(o)]
+    added_or_gone = any(isinstance(o, WATCHED) for o in (*session.new, *session.deleted))
+    if added_or_gone or any(_changes_lists(o) for o in changed):
+        renew(session.connection())
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_statement(state) -> None:
+    # UPDATE/DELETE/INSERT statements run through the session (moving a subtree's paths).
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table = getattr(state.statement, "table", None)
+    if table is not None and table.name in WATCHED_TABLES:
+        renew(state.session.connection())
+
+
+# --- the cache -----------------------------------------------------------------------------------
+
+
+def current_stamp() -> str | None:
+    """This request's stamp (read once per request); None when the database has no stamp row."""
+    if "reference_stamp" not in g:
+        g.reference_stamp = db.session.scalar(sa.select(ReferenceStamp.stamp).where(ReferenceStamp.id == 1))
+    return g.reference_stamp
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.stamp: str | None = None
+        self.entries: dict = {}
+        self.lock = threading.Lock()
+
+
+def _store() -> _Store:
+    return current_app.extensions.setdefault("tracker_refdata", _Store())
+
+
+def cached(key: tuple, load: Callable[[], list]) -> list:
+    """`load()` once per key and stamp; a new stamp drops every entry."""
+    stamp = current_stamp()
+    if stamp is None:
+        return load()
+    store = _store()
+    with store.lock:
+        if store.stamp != stamp:
+            store.stamp, store.entries = stamp, {}
+        found = store.entries.get(key)
+    if found is not None:
+        return found
+    value = tuple(load())
+    with store.lock:
+        if store.stamp == stamp:
+            if len(store.entries) >= MAX_ENTRIES:
+                store.entries.clear()
+            store.entries[key] = value
+    return value
+
+
+def scope_key(actor: User) -> str | None:
+    """What an actor's pick lists depend on: all (admins), their unit's subtree, or nothing."""
+    if actor.role == Role.ADMIN:
+        return "*"
+    return actor.unit.path if actor.unit is not None else None
+
+
+def pairs(rows) -> list[tuple]:
+    """(id, label) for select_options(); rows without a label show their name."""
+    return [(r.id, getattr(r, "label", r.name)) for r in rows]
+
+
+# --- the lists -----------------------------------------------------------------------------------
+
+
+class UnitRow(NamedTuple):
+    id: int
+    name: str
+    path: str
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") - 2
+
+    @property
+    def label(self) -> str:
+        """The name indented by its depth in the tree, as pickers show it."""
+        return "\u3000" * max(self.depth, 0) + self.name
+
+
+class PersonRow(NamedTuple):
+    id: int
+    name: str
+
+
+class SourceRow(NamedTuple):
+    id: int
+    name: str
+    held_on: date
+
+    @property
+    def label(self) -> str:
+        return f"{self.held_on.isoformat()} {self.name}"
+
+
+class CategoryRow(NamedTuple):
+    id: int
+    name: str
+    active: bool
+
+
+def units(actor: User) -> tuple[UnitRow, ...]:
+    """The units an actor may pick or filter by, as a tree (by path)."""
+    def load():
+        stmt = sa.select(Unit.id, Unit.name, Unit.path).where(scope.unit_clause(actor)).order_by(Unit.path)
+        return [UnitRow(*r) for r in db.session.execute(stmt)]
+    return cached(("units", scope_key(actor)), load)
+
+
+def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = None,
+           limit: int | None = None) -> tuple[PersonRow, ...]:
+    """(id, name) of the people in the actor's subtree (admins: all) with these roles, by unit and
+    name; `within` narrows to a unit's subtree, `limit` caps the list. Inactive people too: old
+    measures are still theirs."""
+    from tracker.viewutils import scoped_user_rows
+
+    roles = tuple(roles)
+    key = ("people", scope_key(actor), roles, within.path if within is not None else None, limit)
+    return cached(key, lambda: [PersonRow(*r) for r in scoped_user_rows(
+        actor, roles, active_only=False, within=within, limit=limit)])
+
+
+def sources(actor: User) -> tuple[SourceRow, ...]:
+    """(id, name, held_on) of the sources the actor's filter bars offer (see sources_in_scope)."""
+    from tracker.tasks.queries import sources_in_scope
+
+    return cached(("sources", scope_key(actor)), lambda: [SourceRow(*r) for r in sources_in_scope(actor)])
+
+
+def categories() -> tuple[CategoryRow, ...]:
+    """Every category in its configured order (inactive ones too: old problems still use them)."""
+    def load():
+        stmt = (sa.select(Category.id, Category.name, Category.active)
+                .order_by(Category.sort_order, Category.name))
+        return [CategoryRow(*r) for r in db.session.execute(stmt)]
+    return cached(("categories",), load)
