@@ -7,10 +7,13 @@ and many office PCs run English-language browsers.
 from __future__ import annotations
 
 import flask_babel
+from babel import Locale
 from babel.support import NullTranslations
 from flask import current_app, g, has_request_context, session
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from jinja2 import pass_eval_context
+from markupsafe import Markup, escape
 
 SUPPORTED = ("zh_CN", "en")
 
@@ -24,6 +27,19 @@ def select_locale() -> str:
     if chosen in SUPPORTED:
         return chosen
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+_PARSED: dict[str, Locale] = {}
+
+
+def babel_locale() -> Locale:
+    """select_locale() as a parsed Locale, parsed once per name: Flask-Babel parses the selector's
+    answer on every request (0.15 ms), but passes a Locale through untouched."""
+    name = select_locale()
+    found = _PARSED.get(name)
+    if found is None:
+        found = _PARSED[name] = Locale.parse(name)
+    return found
 
 
 def select_timezone() -> str:
@@ -66,12 +82,48 @@ def lazy_gettext(string: str, **variables) -> LazyString:
     return LazyString(gettext, string, **variables)
 
 
+def _format(eval_ctx, text: str, variables: dict) -> str:
+    """Jinja's "new style" rule: the translation is always a format string, and in an HTML template
+    it is trusted markup while the values put into it are escaped. Formatting a plain str with
+    escaped values gives what Markup.__mod__ gives, at a fraction of the cost (a list of 50 rows
+    with "Overdue %(n)s d" spent 8 % of the page in it)."""
+    if not eval_ctx.autoescape:
+        return text % variables
+    return Markup(text % {k: v if isinstance(v, int | float) else escape(v) for k, v in variables.items()})
+
+
+@pass_eval_context
+def _jinja_gettext(eval_ctx, string: str, **variables) -> str:
+    return _format(eval_ctx, translations().ugettext(string), variables)
+
+
+@pass_eval_context
+def _jinja_ngettext(eval_ctx, singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("num", num)
+    return _format(eval_ctx, translations().ungettext(singular, plural, num), variables)
+
+
+@pass_eval_context
+def _jinja_pgettext(eval_ctx, context: str, string: str, **variables) -> str:
+    variables.setdefault("context", context)
+    return _format(eval_ctx, translations().upgettext(context, string), variables)
+
+
+@pass_eval_context
+def _jinja_npgettext(eval_ctx, context: str, singular: str, plural: str, num: int, **variables) -> str:
+    variables.setdefault("context", context)
+    variables.setdefault("num", num)
+    return _format(eval_ctx, translations().unpgettext(context, singular, plural, num), variables)
+
+
 def install_jinja(app) -> None:
-    """Templates translate through the fast lookup too (Flask-Babel installed its own first)."""
+    """Templates translate through the fast lookup too, with the semantics of Jinja's new-style
+    gettext; `_` is the function itself rather than Jinja's alias, which went through three
+    context calls for every string."""
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: translations().ugettext(s),
         ngettext=lambda s, p, n: translations().ungettext(s, p, n),
         newstyle=True,
-        pgettext=lambda c, s: translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
     )
+    app.jinja_env.globals.update(gettext=_jinja_gettext, _=_jinja_gettext, ngettext=_jinja_ngettext,
+                                 pgettext=_jinja_pgettext, npgettext=_jinja_npgettext)

@@ -54,7 +54,7 @@ def init_app(app: Flask) -> None:
         tracker_sqlite.init_app(app, db.engine)
     migrate.init_app(app, db, directory=str(root / "migrations"))
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=i18n.select_timezone)
+    babel.init_app(app, locale_selector=i18n.babel_locale, timezone_selector=i18n.select_timezone)
     i18n.install_jinja(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
