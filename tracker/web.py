@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from functools import wraps
 from pathlib import Path
+from urllib.parse import urlencode
 
-from flask import Flask, flash, g, redirect, render_template, request, url_for
+from flask import Flask, flash, g, has_request_context, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -209,6 +210,36 @@ def select_options(choices, selected) -> Markup:
     return Markup("".join(parts))
 
 
+def this_url(**changes) -> str:
+    """This page with some query arguments changed (None drops one), encoded as url_for would:
+    the sort headers and the pager link a dozen variants of the page, each a routing build."""
+    args = request.args.to_dict()
+    args.update(changes)
+    query = urlencode([(k, v) for k, v in args.items() if v is not None], safe="!$'()*,/:;?@")
+    path = request.script_root + request.path
+    return f"{path}?{query}" if query else path
+
+
+def _memo_url_for(app: Flask):
+    """url_for for templates, remembering the links that take no arguments (the menu, the static
+    files: twenty per page) per script root; anything else is built as usual."""
+    known: dict[tuple, str] = {}
+
+    def template_url_for(endpoint: str, **values) -> str:
+        if endpoint.startswith(".") or not has_request_context() or (
+                values and (endpoint != "static" or len(values) != 1 or "filename" not in values)):
+            return app.url_for(endpoint, **values)
+        key = (request.script_root, endpoint, values.get("filename"))
+        found = known.get(key)
+        if found is None:
+            if len(known) > 1000:  # the prefix may come from a proxy header: stay bounded
+                known.clear()
+            found = known[key] = app.url_for(endpoint, **values)
+        return found
+
+    return template_url_for
+
+
 def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject():
@@ -229,6 +260,8 @@ def _register_template_helpers(app: Flask) -> None:
         }
 
     app.jinja_env.globals["select_options"] = select_options
+    app.jinja_env.globals["this_url"] = this_url
+    app.jinja_env.globals["url_for"] = _memo_url_for(app)
     app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = (
         lambda d, fmt="yyyy-MM-dd HH:mm": format_datetime(d, fmt) if d else ""
