@@ -91,7 +91,7 @@ def app(backend, tmp_path):
     def fresh_request_globals():
         # The fixture keeps one app context open for the whole test, so requests share `g`;
         # forget what a previous request cached there (user, locale, clock), as a server would.
-        for name in ("_login_user", "clock", "reference_stamp"):
+        for name in ("_login_user", "clock", "reference_stamp", "unread_notifications"):
             g.pop(name, None)
         flask_babel.refresh()
     with app.app_context():

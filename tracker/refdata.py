@@ -96,10 +96,15 @@ def _bulk_statement(state) -> None:
 # --- the cache -----------------------------------------------------------------------------------
 
 
+def stamp_subquery() -> sa.ScalarSelect:
+    return sa.select(ReferenceStamp.stamp).where(ReferenceStamp.id == 1).scalar_subquery()
+
+
 def current_stamp() -> str | None:
-    """This request's stamp (read once per request); None when the database has no stamp row."""
+    """This request's stamp (read once per request, with the user when logged in: see
+    tracker.web.load_user); None when the database has no stamp row."""
     if "reference_stamp" not in g:
-        g.reference_stamp = db.session.scalar(sa.select(ReferenceStamp.stamp).where(ReferenceStamp.id == 1))
+        g.reference_stamp = db.session.scalar(sa.select(stamp_subquery()))
     return g.reference_stamp
 
 

@@ -7,6 +7,7 @@ from functools import wraps
 from pathlib import Path
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from flask import Flask, flash, g, has_request_context, redirect, render_template, request, url_for
 from flask_babel import format_date, format_datetime
 from flask_login import current_user
@@ -120,11 +121,19 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def load_user(user_id: str):
+    from tracker import refdata
     from tracker.org.models import User
+    from tracker.reminders.services import unread_count_of
 
-    user = db.session.get(User, int(user_id), options=[joinedload(User.unit)])
-    # A user deactivated while logged in loses the session at the next request.
-    return user if user is not None and user.active else None
+    # One round trip for the user and what every page's frame needs besides: the reference
+    # stamp of the filter bars' pick lists and the unread count of the bell.
+    row = db.session.execute(
+        sa.select(User, refdata.stamp_subquery(), unread_count_of(User.id))
+        .options(joinedload(User.unit)).where(User.id == int(user_id))).first()
+    if row is None or not row[0].active:  # deactivated while logged in: the session ends here
+        return None
+    g.reference_stamp, g.unread_notifications = row[1], row[2]
+    return row[0]
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from flask import g, has_app_context
 
 from tracker.audit import services as audit
 from tracker.clock import Clock
@@ -80,13 +81,34 @@ def notifications_for(user):
             .order_by(Notification.created_at.desc(), Notification.id.desc()))
 
 
+def unread_count_of(user_id) -> sa.ScalarSelect:
+    """The count of a user's unread notifications as a scalar subquery (one indexed count)."""
+    return (sa.select(sa.func.count(Notification.id))
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None),
+                   Notification.status != NotificationStatus.CANCELLED)
+            .scalar_subquery())
+
+
 def unread_count(user) -> int:
-    """How many of the user's notifications are unread (one indexed count)."""
-    return db.session.scalar(
-        sa.select(sa.func.count(Notification.id))
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None),
-               Notification.status != NotificationStatus.CANCELLED)
-    ) or 0
+    """How many of the user's notifications are unread."""
+    return db.session.scalar(sa.select(unread_count_of(user.id))) or 0
+
+
+# The count read with the user at the start of a request no longer holds once notifications change.
+@sa.event.listens_for(sa.orm.Session, "after_flush")
+def _forget_unread(session, flush_context) -> None:
+    if has_app_context() and any(isinstance(o, Notification)
+                                 for o in (*session.new, *session.dirty, *session.deleted)):
+        g.pop("unread_notifications", None)
+
+
+@sa.event.listens_for(sa.orm.Session, "do_orm_execute")
+def _forget_unread_on_statement(state) -> None:
+    if not (state.is_update or state.is_insert or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if table is not None and table.name == Notification.__tablename__ and has_app_context():
+        g.pop("unread_notifications", None)
 
 
 def mark_all_read(user, clock: Clock) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +23,9 @@ def inject_unread():
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
-        return services.unread_count(current_user)
+        if "unread_notifications" not in g:  # read with the user (tracker.web.load_user)
+            g.unread_notifications = services.unread_count(current_user)
+        return g.unread_notifications
 
     return {"unread_notifications": unread_notifications}
 
