@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from tracker import i18n
+from tracker import i18n, widgets
 from tracker import models as _models  # noqa: F401  (every table known to Alembic)
 from tracker import sqlite as tracker_sqlite
 from tracker.api import errors as api_errors
@@ -269,6 +269,7 @@ def _register_template_helpers(app: Flask) -> None:
         }
 
     app.jinja_env.globals["select_options"] = select_options
+    widgets.install(app)
     app.jinja_env.globals["this_url"] = this_url
     app.jinja_env.globals["url_for"] = _memo_url_for(app)
     app.jinja_env.filters["date"] = _date_filter
