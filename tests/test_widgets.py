@@ -66,3 +66,22 @@ def test_widget_markup(app, row, widget, expected):
 def test_widgets_speak_english_too(app):
     row = Row(deadline=TODAY - 3 * DAY)
     assert render(app, "{{ task_state(task) }} {{ days_left(task) }}", row, "en").count("3 d") == 2
+
+
+def test_problem_widgets(app):
+    from types import SimpleNamespace as Obj
+
+    from tracker.enums import ProblemState, SourceKind
+    from tracker.problems.queries import TaskCounts
+
+    def show(source: str, **context) -> str:
+        with app.test_request_context("/"), flask_babel.force_locale("zh_CN"):
+            return render_template_string(source, **context)
+
+    assert show("{{ problem_state(p) }}", p=Obj(state=ProblemState.CLOSED)) == \
+        '<span class="badge bg-success" data-state="closed">已销号</span>'
+    assert show("{{ source_label(s) }}", s=Obj(kind=SourceKind.AUDIT, name="<审计>")).endswith(
+        "</span> &lt;审计&gt;")  # a name someone typed is escaped
+    assert show("{{ measure_counts(c) }}", c=TaskCounts()) == '<span class="text-muted">暂无整改措施</span>'
+    counts = show("{{ measure_counts(c) }}", c=TaskCounts(total=3, closed=1, overdue=2))
+    assert 'data-counts="1/3"' in counts and 'data-overdue="2"' in counts
