@@ -5,7 +5,7 @@ for bulk inserts. Ids are assigned here so rows can refer to each other without 
 Everything is drawn from one seeded random generator: the same shape and seed give the same data.
 
 Consistency kept on purpose (the app's own rules, not just random columns):
-- unit `path` is the parent's path + id + "/" (as tracker.org.services.save_unit writes it);
+- unit `path` is tracker.org.models.child_path of the parent's (as tracker.org.services.save_unit writes it);
 - a problem's state and closed_on come from its tasks via tracker.tasks.services.derive_problem_state;
 - closed tasks have started/submitted/closed dates in order, closed_on in TIMEZONE and a result;
   submitted tasks have a result; cancelled tasks a cancelled_at; every deadline has an original
@@ -30,6 +30,7 @@ from tracker.enums import (
     TaskState,
     TaskType,
 )
+from tracker.org.models import child_path
 from tracker.tasks.services import derive_problem_state
 
 YEARS = 5
@@ -169,8 +170,8 @@ class Builder:
         rest = n - 1
         level1 = min(rest, max(1, round(math.sqrt(rest) / 1.8))) if rest else 0
         level2 = min(rest - level1, level1 * 4)
-        rows = [dict(id=1, code="B0001", name="某市直机关工委", parent_id=None, path="/1/", sort_order=0,
-                     created_at=self.at(self.today - timedelta(days=YEARS * 366), 9))]
+        rows = [dict(id=1, code="B0001", name="某市直机关工委", parent_id=None, path=child_path(None, 1),
+                     sort_order=0, created_at=self.at(self.today - timedelta(days=YEARS * 366), 9))]
         self.unit_level = {1: 0}
         parents_by_level = {0: [rows[0]]}
         for level, count in ((1, level1), (2, level2), (3, rest - level1 - level2)):
@@ -186,7 +187,8 @@ class Builder:
                 else:
                     label = f"{parent['name']}第{uid}党小组"
                 row = dict(id=uid, code=f"B{uid:04d}", name=label[:120], parent_id=parent["id"],
-                           path=f"{parent['path']}{uid}/", sort_order=i, created_at=rows[0]["created_at"])
+                           path=child_path(parent["path"], uid), sort_order=i,
+                           created_at=rows[0]["created_at"])
                 rows.append(row)
                 made.append(row)
                 self.unit_level[uid] = level

@@ -13,7 +13,7 @@ from tracker import scope
 from tracker.audit.models import AuditEvent
 from tracker.enums import Role, SourceKind
 from tracker.extensions import db
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, child_path
 from tracker.problems.models import Category, Source
 from tracker.tasks.models import Task
 
@@ -271,7 +271,7 @@ def test_create_unit_under_parent(org, as_admin):
     data = {"code": "B1", "name": "办公室一组", "parent": str(org.b.id), "sort_order": "2"}
     assert as_admin.post("/admin/units/new", data=data).status_code == 302
     unit = db.session.scalar(sa.select(Unit).where(Unit.code == "B1"))
-    assert unit.path == f"{org.b.path}{unit.id}/" and unit.sort_order == 2
+    assert unit.path == child_path(org.b.path, unit.id) and unit.sort_order == 2
     assert audit_actions("units")[-1] == "unit.create"
 
 
@@ -316,7 +316,7 @@ def test_moving_a_unit_moves_its_subtree_and_scope_follows(org, make, as_admin):
     data = {"code": "A", "name": "第一党支部", "parent": str(org.b.id), "sort_order": "0"}
     assert as_admin.post(f"/admin/units/{org.a.id}/edit", data=data).status_code == 302
     db.session.expire_all()
-    expected = "/{root}/{b}/{a}/{a1}/{a1x}/".format(**ids)
+    expected = "/" + "".join(f"{ids[k]:010d}/" for k in ("root", "b", "a", "a1", "a1x"))
     assert db.session.get(Unit, a1x.id).path == expected
     assert visible_to("mgr_b") and visible_to("mgr_a") and visible_to("mgr_root")
     assert db.session.get(Unit, ids["a"]).parent_id == ids["b"]
@@ -327,7 +327,7 @@ def test_delete_unused_unit_and_refuse_used_one(org, as_admin):
     spare = Unit(code="SPARE", name="备用", path="/")
     db.session.add(spare)
     db.session.flush()
-    spare.path = f"/{spare.id}/"
+    spare.path = child_path(None, spare.id)
     db.session.commit()
     assert as_admin.post(f"/admin/units/{spare.id}/delete").status_code == 302
     assert db.session.get(Unit, spare.id) is None

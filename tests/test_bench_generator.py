@@ -18,7 +18,7 @@ from tracker.clock import Clock
 from tracker.enums import ExtensionState, ProblemState, Role, TaskState, TaskType
 from tracker.extensions import db
 from tracker.org import services as org
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, child_path
 from tracker.problems.models import Problem
 from tracker.scope import task_clause
 from tracker.tasks.models import Extension, Task
@@ -115,7 +115,7 @@ def test_unit_paths_form_a_tree_of_four_levels(generated):
     units = {u.id: u for u in db.session.scalars(sa.select(Unit))}
     for unit in units.values():
         parent = units.get(unit.parent_id)
-        assert unit.path == f"{parent.path if parent else '/'}{unit.id}/"
+        assert unit.path == child_path(parent.path if parent else None, unit.id)
     assert max(u.depth for u in units.values()) == 3
     assert sum(1 for u in units.values() if u.parent_id is None) == 1
 
@@ -131,7 +131,7 @@ def test_people_log_in_and_the_app_continues_the_ids(generated):
     root = db.session.scalar(sa.select(Unit).where(Unit.parent_id.is_(None)))
     unit = org.save_unit(None, Clock(), code="NEW", name="新单位", parent=root)
     db.session.commit()
-    assert unit.id == 13 and unit.path == f"/{root.id}/13/"
+    assert unit.id == 13 and unit.path == child_path(root.path, 13)
     client = app.test_client()
     login = client.post("/login", data={"username": "bench_manager", "password": BENCH_PASSWORD})
     assert login.status_code == 302

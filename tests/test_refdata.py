@@ -144,3 +144,13 @@ def test_the_cache_is_bounded(app, org):
         refdata.cached(("test", i), lambda i=i: [i])
     assert len(store.entries) <= refdata.MAX_ENTRIES
     assert refdata.cached(("test", "fresh"), lambda: ["value"]) == ("value",)
+
+
+def test_sibling_units_sort_in_the_order_they_were_made_past_ten(client, org, make, login_as):
+    """Paths sort as the tree: "/1/10/" must not come before "/1/9/" (ids are zero-padded)."""
+    made = [make.unit(f"S{i}", f"科室{i:02d}", parent=org.b) for i in range(12)]
+    db.session.commit()
+    assert made[-1].id >= 10  # the ids cross a power of ten below one parent
+    login_as(org.mgr_root)
+    names = re.findall(r"科室\d\d", select(client.get("/tasks").get_data(as_text=True), "unit"))
+    assert names == [f"科室{i:02d}" for i in range(12)]

@@ -16,8 +16,17 @@ from tracker.enums import Role, enum_column
 from tracker.extensions import db
 
 
+def child_path(parent_path: str | None, unit_id: int) -> str:
+    """The path of unit `unit_id` under a parent's path ("/" for a root).
+
+    Ids are zero-padded so that sorting by path gives the tree with siblings in id order: with
+    plain ids "/1/10/" sorted before "/1/9/"."""
+    return f"{parent_path or '/'}{unit_id:010d}/"
+
+
 class Unit(db.Model):
-    """An organisational unit. `path` ("/1/4/9/") makes a subtree one indexed prefix match."""
+    """An organisational unit. `path` ("/0000000001/0000000004/", see child_path) makes a subtree
+    one indexed prefix match and a sort by path the tree's order."""
 
     __tablename__ = "units"
 

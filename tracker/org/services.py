@@ -12,7 +12,7 @@ from tracker.enums import Role
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, child_path
 from tracker.problems.models import Problem, Source, problem_cooperating_units
 from tracker.tasks.models import Task
 
@@ -59,7 +59,7 @@ def save_unit(actor: User | None, clock: Clock, *, code: str, name: str, parent:
     old_path = unit.path if unit.id else None
     unit.code, unit.name, unit.parent, unit.sort_order = code, name, parent, int(sort_order or 0)
     db.session.flush()
-    new_path = f"{parent.path if parent else '/'}{unit.id}/"
+    new_path = child_path(parent.path if parent else None, unit.id)
     if old_path != new_path:
         unit.path = new_path
         if old_path:
