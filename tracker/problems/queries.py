@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date
+from typing import NamedTuple
 
 import sqlalchemy as sa
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy.orm import aliased, selectinload
 
 from tracker import scope
@@ -265,3 +267,56 @@ def history_names(events: list[AuditEvent]) -> dict[tuple[str, int], str]:
         for obj_id, name in db.session.execute(sa.select(model.id, model.name).where(model.id.in_(ids))):
             names[(model.__tablename__, obj_id)] = name
     return names
+
+
+# --- the problem list page: plain rows -----------------------------------------------------------
+
+
+class Named(NamedTuple):
+    name: str
+
+
+class SourceRef(NamedTuple):
+    kind: SourceKind
+    name: str
+
+
+class ProblemRow:
+    """One line of 问题清单: the values the page shows, not ORM objects (50 Problems with their
+    source, category and unit built in the ORM cost more than the page's queries)."""
+
+    def __init__(self, row) -> None:
+        self.id, self.number, self.description, self.found_on, self.state = row[:5]
+        self.source = SourceRef(row[5], row[6])
+        self.category, self.unit = Named(row[7]), Named(row[8])
+
+
+_PROBLEM_ROWS = (sa.select(Problem.id, Problem.number, Problem.description, Problem.found_on, Problem.state,
+                           Source.kind, Source.name, Category.name, Unit.name)
+                 .join(Source, Source.id == Problem.source_id)
+                 .join(Category, Category.id == Problem.category_id)
+                 .join(Unit, Unit.id == Problem.unit_id))
+
+
+class ProblemRowPagination(SelectPagination):
+    """A page of ProblemRows: the page's ids in the list's order first, then just those rows."""
+
+    def _query_items(self) -> list[ProblemRow]:
+        session = self._query_args["session"]
+        ids = session.scalars(self._query_args["select"].with_only_columns(Problem.id)
+                              .limit(self.per_page).offset(self._query_offset)).all()
+        if not ids:
+            return []
+        rows = {row.id: ProblemRow(row) for row in session.execute(_PROBLEM_ROWS.where(Problem.id.in_(ids)))}
+        return [rows[i] for i in ids if i in rows]
+
+    def _query_count(self) -> int:
+        stmt = self._query_args["select"].with_only_columns(sa.func.count(Problem.id)).order_by(None)
+        return self._query_args["session"].scalar(stmt)
+
+
+def problem_list_page(actor: User, clock: Clock, filters: ProblemFilters, sort: str | None, *, page: int,
+                      per_page: int) -> ProblemRowPagination:
+    """One page of 问题清单 as ProblemRows, with the total and page numbers."""
+    return ProblemRowPagination(select=problem_query(actor, clock, filters, sort), session=db.session,
+                                page=page, per_page=per_page, max_per_page=200, error_out=False)

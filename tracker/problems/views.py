@@ -25,6 +25,7 @@ from tracker.problems.queries import (
     history_names,
     parse_sort,
     problem_history,
+    problem_list_page,
     problem_query,
     task_counts,
     visible_tasks,
@@ -35,6 +36,7 @@ from tracker.viewutils import (
     clock,
     form_errors,
     get_problem_or_404,
+    page_args,
     paginate,
     roles_required,
     scoped_users,
@@ -96,12 +98,13 @@ def _list_page(*options):
 @login_required
 def problem_list():
     """问题清单: every problem in scope, filtered, sorted and paged, with its measures' progress."""
-    filters, sort, page = _list_page(
-        joinedload(Problem.category), joinedload(Problem.source), joinedload(Problem.unit)
-    )
+    filters = ProblemFilters.from_args(request.args)
+    sort = request.args.get("sort")
+    page = problem_list_page(current_user, clock(), filters, sort, **page_args())
     counts = task_counts([p.id for p in page.items], clock().today())
-    return render_template("problems/list.html", page=page, counts=counts, filters=filters, sort=sort,
-                           options=_filter_options(), can_create=scope.can_create_problems(current_user))
+    return render_template("problems/list.html", page=page, counts=counts, filters=filters,
+                           sort=parse_sort(sort), options=_filter_options(),
+                           can_create=scope.can_create_problems(current_user))
 
 
 @bp.route("/responsibilities")
