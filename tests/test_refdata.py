@@ -154,3 +154,17 @@ def test_sibling_units_sort_in_the_order_they_were_made_past_ten(client, org, ma
     login_as(org.mgr_root)
     names = re.findall(r"科室\d\d", select(client.get("/tasks").get_data(as_text=True), "unit"))
     assert names == [f"科室{i:02d}" for i in range(12)]
+
+
+def test_a_cached_pick_list_marks_exactly_the_chosen_option(app):
+    from tracker.refdata import PersonRow, PickList
+    from tracker.web import select_options
+
+    people = PickList([PersonRow(1, "张三"), PersonRow(10, "<李四>"), PersonRow(11, "王五")])
+    html = select_options(people, 1, "全部")
+    assert html.count(" selected") == 1 and '<option value="1" selected>张三</option>' in html
+    assert "&lt;李四&gt;" in html  # names are escaped once, when the list is first rendered
+    assert select_options(people, None, "全部").startswith('<option value="" selected>全部</option>')
+    assert " selected" not in select_options(people, 99)
+    assert select_options(people, "10").count(" selected") == 1
+    assert people.options_html is people.options_html  # rendered once

@@ -15,10 +15,12 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date
+from functools import cached_property
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context
+from markupsafe import escape
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -119,11 +121,11 @@ def _store() -> _Store:
     return current_app.extensions.setdefault("tracker_refdata", _Store())
 
 
-def cached(key: tuple, load: Callable[[], list]) -> list:
+def cached(key: tuple, load: Callable[[], list]) -> PickList:
     """`load()` once per key and stamp; a new stamp drops every entry."""
     stamp = current_stamp()
     if stamp is None:
-        return load()
+        return PickList(load())
     store = _store()
     with store.lock:
         if store.stamp != stamp:
@@ -131,7 +133,7 @@ def cached(key: tuple, load: Callable[[], list]) -> list:
         found = store.entries.get(key)
     if found is not None:
         return found
-    value = tuple(load())
+    value = PickList(load())
     with store.lock:
         if store.stamp == stamp:
             if len(store.entries) >= MAX_ENTRIES:
@@ -147,9 +149,15 @@ def scope_key(actor: User) -> str | None:
     return actor.unit.path if actor.unit is not None else None
 
 
-def pairs(rows) -> list[tuple]:
-    """(id, label) for select_options(); rows without a label show their name."""
-    return [(r.id, getattr(r, "label", r.name)) for r in rows]
+class PickList(tuple):
+    """A cached pick list of rows with an id and a label (or a name): its <option>s are rendered
+    once per stamp, and a page marks its choice in the copy (tracker.web.select_options). A
+    thousand sources and units took 1.5 ms to render on every list page."""
+
+    @cached_property
+    def options_html(self) -> str:
+        return "".join(f'<option value="{r.id}">{escape(getattr(r, "label", None) or r.name)}</option>'
+                       for r in self)
 
 
 # --- the lists -----------------------------------------------------------------------------------
@@ -191,7 +199,7 @@ class CategoryRow(NamedTuple):
     active: bool
 
 
-def units(actor: User) -> tuple[UnitRow, ...]:
+def units(actor: User) -> PickList:
     """The units an actor may pick or filter by, as a tree (by path)."""
     def load():
         stmt = sa.select(Unit.id, Unit.name, Unit.path).where(scope.unit_clause(actor)).order_by(Unit.path)
@@ -200,7 +208,7 @@ def units(actor: User) -> tuple[UnitRow, ...]:
 
 
 def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = None,
-           limit: int | None = None) -> tuple[PersonRow, ...]:
+           limit: int | None = None) -> PickList:
     """(id, name) of the people in the actor's subtree (admins: all) with these roles, by unit and
     name; `within` narrows to a unit's subtree, `limit` caps the list. Inactive people too: old
     measures are still theirs."""
@@ -212,14 +220,14 @@ def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = N
         actor, roles, active_only=False, within=within, limit=limit)])
 
 
-def sources(actor: User) -> tuple[SourceRow, ...]:
+def sources(actor: User) -> PickList:
     """(id, name, held_on) of the sources the actor's filter bars offer (see sources_in_scope)."""
     from tracker.tasks.queries import sources_in_scope
 
     return cached(("sources", scope_key(actor)), lambda: [SourceRow(*r) for r in sources_in_scope(actor)])
 
 
-def categories() -> tuple[CategoryRow, ...]:
+def categories() -> PickList:
     """Every category in its configured order (inactive ones too: old problems still use them)."""
     def load():
         stmt = (sa.select(Category.id, Category.name, Category.active)

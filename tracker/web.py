@@ -29,6 +29,7 @@ from tracker.errors import ServiceError
 from tracker.extensions import babel, csrf, db, limiter, login_manager, migrate
 from tracker.i18n import lazy_gettext as _l
 from tracker.ops import logging as ops_logging
+from tracker.refdata import PickList
 from tracker.tasks import evidence
 from tracker.viewutils import MAX_ID
 
@@ -205,13 +206,22 @@ def _date_filter(d, fmt: str = "yyyy-MM-dd") -> str:
     return format_date(d, fmt)
 
 
-def select_options(choices, selected) -> Markup:
-    """The <option>s of (value, label) pairs, the one whose value reads as `selected` marked.
+def select_options(choices, selected, blank=None) -> Markup:
+    """The <option>s of (value, label) pairs or of a refdata.PickList, after a first blank
+    option labelled `blank` if given; the one whose value reads as `selected` is marked.
 
-    A plain loop: the filter bars' few hundred options took ~2 ms as a Jinja loop, more than the
-    list's own queries. Values and labels are escaped like any template output."""
+    In Python, not a Jinja loop: the filter bars' thousand options took ~2 ms that way, more than
+    the list's own queries. Values and labels are escaped like any template output."""
     current = "" if selected is None else str(selected)
     parts = []
+    if blank is not None:
+        parts.append(f'<option value=""{" selected" if current == "" else ""}>{escape(blank)}</option>')
+    if isinstance(choices, PickList):
+        html = choices.options_html
+        if current:
+            mark = f'<option value="{escape(current)}">'
+            html = html.replace(mark, mark[:-1] + " selected>", 1)
+        return Markup("".join(parts) + html)
     for value, label in choices:
         value = "" if value is None else str(value)
         mark = " selected" if value == current else ""

@@ -69,12 +69,12 @@ def task_url(task_id: int) -> str:
 
 
 def _filter_options(with_leaders: bool = False) -> dict:
-    """What the filter bar offers, as (value, label) pairs: the actor's units and sources, every
-    category (old ones too), and for the responsibility list the leaders."""
+    """What the filter bar offers: the actor's units and sources, every category (old ones too),
+    and for the responsibility list the leaders (refdata pick lists); states and kinds of source."""
     actor = current_user
     leaders = refdata.people(actor, (Role.MANAGER, Role.VIEWER)) if with_leaders else ()
-    return {"units": refdata.pairs(refdata.units(actor)), "sources": refdata.pairs(refdata.sources(actor)),
-            "categories": refdata.pairs(refdata.categories()), "leaders": refdata.pairs(leaders),
+    return {"units": refdata.units(actor), "sources": refdata.sources(actor),
+            "categories": refdata.categories(), "leaders": leaders,
             "states": [(s.value, s.label) for s in ProblemState],
             "kinds": [(k.value, k.label) for k in SourceKind]}
 

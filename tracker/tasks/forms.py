@@ -109,12 +109,10 @@ class TaskFilterForm(Form):
     q = StringField(_l("Search"))
 
     def fill(self, units, users, sources, categories) -> None:
-        """Choices from the user's scope; the blank choice means "any"."""
-        anyone = [("", _l("All"))]
-        self.state.choices = anyone + [("open", _l("Open (not yet closed out)"))] + TaskState.choices()
-        self.unit.choices = anyone + [(str(u.id), u.label) for u in units]
-        self.owner.choices = anyone + [(str(user_id), name) for user_id, name in users]
-        self.source.choices = anyone + [(str(s.id), s.name) for s in sources]
-        self.category.choices = anyone + [(str(c.id), c.name) for c in categories]
-        self.light.choices = anyone + Light.choices()
-        self.type.choices = anyone + TaskType.choices()
+        """Choices from the user's scope (refdata pick lists as they are, or (value, label) pairs);
+        the template puts the blank choice, "any", first."""
+        self.state.choices = [("open", _l("Open (not yet closed out)"))] + TaskState.choices()
+        self.unit.choices, self.owner.choices = units, users
+        self.source.choices, self.category.choices = sources, categories
+        self.light.choices = Light.choices()
+        self.type.choices = TaskType.choices()
