@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from tracker import i18n, widgets
+from tracker import i18n, transactions, widgets
 from tracker import models as _models  # noqa: F401  (every table known to Alembic)
 from tracker import sqlite as tracker_sqlite
 from tracker.api import errors as api_errors
@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     ops_logging.init_app(app)  # first: request ids and log format for everything after
     db.init_app(app)
+    transactions.init_app(app, db)
     with app.app_context():
         tracker_sqlite.init_app(app, db.engine)
     migrate.init_app(app, db, directory=str(root / "migrations"))
