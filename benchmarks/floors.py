@@ -22,14 +22,12 @@ from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from tracker import create_app
 from tracker.clock import current_clock
 from tracker.extensions import db
 from tracker.org.models import User
-from tracker.problems.models import Problem
-from tracker.problems.queries import ProblemFilters, problem_query, task_counts
+from tracker.problems.queries import ProblemFilters, problem_list_page, task_counts
 from tracker.tasks import queries as task_queries
 from tracker.tasks.models import Task
 from tracker.tasks.views import HOME_LIMIT
@@ -88,11 +86,11 @@ def api_overdue_tasks(actor: User, per_page: int) -> None:
 
 def problems_by_unit(unit_id: int) -> Callable[[User, int], None]:
     def run(actor: User, per_page: int) -> None:
-        """问题清单 ?unit=: the count, the first page with category/source/unit, the measure counts."""
+        """问题清单 ?unit=: the count, the first page's ids and rows (with category, source and unit
+        names), the measure counts."""
         clock = current_clock()
-        stmt = problem_query(actor, clock, ProblemFilters(unit_id=unit_id), None).options(
-            joinedload(Problem.category), joinedload(Problem.source), joinedload(Problem.unit))
-        page = db.paginate(stmt, page=1, per_page=per_page, error_out=False)
+        filters = ProblemFilters(unit_id=unit_id)
+        page = problem_list_page(actor, clock, filters, None, page=1, per_page=per_page)
         task_counts([p.id for p in page.items], clock.today())
     return run
 
