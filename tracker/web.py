@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -121,17 +121,22 @@ def init_app(app: Flask) -> None:
         session.info.pop("written_files", None)
 
 
-@login_manager.user_loader
-def load_user(user_id: str):
+@cache
+def _user_statement() -> sa.Select:
+    """The user with their unit, and what every page's frame needs besides, in one round trip:
+    the reference stamp of the filter bars' pick lists and the unread count of the bell. Built
+    once: constructing it cost a tenth of a list page."""
     from tracker import refdata
     from tracker.org.models import User
     from tracker.reminders.services import unread_count_of
 
-    # One round trip for the user and what every page's frame needs besides: the reference
-    # stamp of the filter bars' pick lists and the unread count of the bell.
-    row = db.session.execute(
-        sa.select(User, refdata.stamp_subquery(), unread_count_of(User.id))
-        .options(joinedload(User.unit)).where(User.id == int(user_id))).first()
+    return (sa.select(User, refdata.stamp_subquery(), unread_count_of(User.id))
+            .options(joinedload(User.unit)).where(User.id == sa.bindparam("user_id")))
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    row = db.session.execute(_user_statement(), {"user_id": int(user_id)}).first()
     if row is None or not row[0].active:  # deactivated while logged in: the session ends here
         return None
     g.reference_stamp, g.unread_notifications = row[1], row[2]
