@@ -38,9 +38,8 @@ def init_app(app: Flask, db) -> None:
         session = db.session()  # this context's Session, not the scoped proxy
         if exc is not None or not session.in_transaction() or session.new or session.dirty or session.deleted:
             return
-        if session.connection().info.get(WROTE):
-            return
         try:
-            session.commit()
-        except sa.exc.SQLAlchemyError:
+            if not session.connection().info.get(WROTE):
+                session.commit()
+        except sa.exc.SQLAlchemyError:  # never keep the session from being removed after this
             session.rollback()
