@@ -11,7 +11,6 @@ from datetime import date
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy.orm import aliased, selectinload
 
 from tracker import scope
@@ -20,6 +19,7 @@ from tracker.clock import Clock
 from tracker.enums import ProblemState, SourceKind, TaskState
 from tracker.extensions import db
 from tracker.org.models import Unit, User
+from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Task
 
@@ -298,25 +298,13 @@ _PROBLEM_ROWS = (sa.select(Problem.id, Problem.number, Problem.description, Prob
                  .join(Unit, Unit.id == Problem.unit_id))
 
 
-class ProblemRowPagination(SelectPagination):
-    """A page of ProblemRows: the page's ids in the list's order first, then just those rows."""
-
-    def _query_items(self) -> list[ProblemRow]:
-        session = self._query_args["session"]
-        ids = session.scalars(self._query_args["select"].with_only_columns(Problem.id)
-                              .limit(self.per_page).offset(self._query_offset)).all()
-        if not ids:
-            return []
-        rows = {row.id: ProblemRow(row) for row in session.execute(_PROBLEM_ROWS.where(Problem.id.in_(ids)))}
-        return [rows[i] for i in ids if i in rows]
-
-    def _query_count(self) -> int:
-        stmt = self._query_args["select"].with_only_columns(sa.func.count(Problem.id)).order_by(None)
-        return self._query_args["session"].scalar(stmt)
+def _problem_rows(conn: sa.Connection, ids: list[int]) -> dict[int, ProblemRow]:
+    return {row.id: ProblemRow(row) for row in conn.execute(_PROBLEM_ROWS.where(Problem.id.in_(ids)))}
 
 
 def problem_list_page(actor: User, clock: Clock, filters: ProblemFilters, sort: str | None, *, page: int,
-                      per_page: int) -> ProblemRowPagination:
+                      per_page: int) -> IdsFirstPagination:
     """One page of 问题清单 as ProblemRows, with the total and page numbers."""
-    return ProblemRowPagination(select=problem_query(actor, clock, filters, sort), session=db.session,
-                                page=page, per_page=per_page, max_per_page=200, error_out=False)
+    return IdsFirstPagination(select=problem_query(actor, clock, filters, sort), session=db.session,
+                              page=page, per_page=per_page, max_per_page=200, error_out=False,
+                              id=Problem.id, rows=_problem_rows)

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from tracker import scope
@@ -17,6 +16,7 @@ from tracker.clock import Clock
 from tracker.enums import OPEN_STATES, ExtensionState, Light, Role, TaskState, TaskType
 from tracker.extensions import db
 from tracker.org.models import Unit, User
+from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Problem, Source
 from tracker.tasks import services
 from tracker.tasks.models import Evidence, Extension, Task, TaskRules
@@ -264,32 +264,18 @@ _ROWS = (sa.select(Task.id, Task.problem_id, Problem.number, _CUT(Problem.descri
          .join(Unit, Unit.id == Task.unit_id))
 
 
-class RowPagination(SelectPagination):
+def _list_rows(conn: sa.Connection, ids: list[int]) -> dict[int, ListRow]:
+    return {row.id: ListRow(row) for row in conn.execute(_ROWS.where(Task.id.in_(ids)))}
+
+
+class RowPagination(IdsFirstPagination):
     """A page of ListRows; the total counts the filtered tasks without the joins the rows need."""
 
-    def _query_items(self) -> list[ListRow]:
-        # The page's ids first, sorted on the tasks table alone; then the texts and names of just
-        # those rows. Joining problems, people and units before the sort made every sort that
-        # cannot come from an index carry every row's texts: 64 ms at 20k.
-        conn = self._connection()
-        ids = self._page_ids(conn)
-        if not ids:
-            return []
-        rows = {row.id: ListRow(row) for row in conn.execute(_ROWS.where(Task.id.in_(ids)))}
-        return [rows[i] for i in ids if i in rows]
-
-    def _connection(self) -> sa.Connection:
-        # Plain column rows need none of the ORM's execution layer; the flush is the autoflush
-        # Session.execute would have done.
-        session = self._query_args["session"]
-        session.flush()
-        return session.connection()
-
     def _page_ids(self, conn: sa.Connection) -> list[int]:
-        stmt = self._query_args["select"].with_only_columns(Task.id)
         parts = self._query_args.get("parts")
         if not parts:
-            return conn.scalars(stmt.limit(self.per_page).offset(self._query_offset)).all()
+            return super()._page_ids(conn)
+        stmt = self._query_args["select"].with_only_columns(Task.id)
         # The default order (overdue first, then by deadline, no deadline last) as three runs that
         # each come off an index in order, instead of one sort of every row in scope.
         base = stmt.order_by(None)
@@ -308,10 +294,6 @@ class RowPagination(SelectPagination):
                 break
         return ids
 
-    def _query_count(self) -> int:
-        stmt = self._query_args["select"].with_only_columns(sa.func.count(Task.id)).order_by(None)
-        return self._connection().scalar(stmt)
-
 
 def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, bool], *, page: int,
               per_page: int) -> RowPagination:
@@ -325,8 +307,8 @@ def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, 
         parts = [(overdue, (Task.deadline, Task.id)),
                  (sa.and_(sa.not_(overdue), Task.deadline.is_not(None)), (Task.deadline, Task.id)),
                  (Task.deadline.is_(None), (Task.id,))]
-    return RowPagination(select=stmt, session=db.session, page=page, per_page=per_page,
-                         max_per_page=200, error_out=False, parts=parts)
+    return RowPagination(select=stmt, session=db.session, page=page, per_page=per_page, max_per_page=200,
+                         error_out=False, id=Task.id, rows=_list_rows, parts=parts)
 
 
 # --- the home page ------------------------------------------------------------------------------
