@@ -2,6 +2,7 @@
 
 from tracker.api.models import ApiToken
 from tracker.audit.models import AuditEvent
+from tracker.auth.models import LoginSession
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.refdata import ReferenceStamp
@@ -14,6 +15,7 @@ __all__ = [
     "Category",
     "Evidence",
     "Extension",
+    "LoginSession",
     "Notification",
     "Problem",
     "Progress",

@@ -42,7 +42,8 @@ from tracker.ops.health import app_version
 FORMAT = "rectification-tracker-backup"
 FORMAT_VERSION = 1
 # The reference stamp is renewed on restore: processes must drop pick lists cached before it.
-RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp"}
+# Logins are not carried over: a restored database starts with everyone logged out.
+RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp", "login_sessions"}
 SEED_TABLES = {"categories"}  # filled by `db upgrade`: an otherwise empty database still has them
 BATCH = 1000
 CHUNK = 1024 * 1024

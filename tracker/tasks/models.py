@@ -24,6 +24,7 @@ from tracker.problems.models import Problem
 
 # Open work that can fall overdue: the predicate of the partial index ix_tasks_overdue_deadline.
 OVERDUE_WORK_SQL = "state IN ('assigned', 'in_progress') AND type <> 'ongoing'"
+PENDING_SQL = "state = 'pending'"
 
 
 def _inline(values):
@@ -205,8 +206,17 @@ class Extension(db.Model):
     decision_comment: Mapped[Optional[str]] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
+    # Two managers deciding at once: the second UPDATE finds the version moved and changes nothing.
+    version: Mapped[int] = mapped_column(default=1)
+
     task: Mapped[Task] = relationship()
     requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
     decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
 
-    __table_args__ = (sa.CheckConstraint("new_deadline > old_deadline", name="later_deadline"),)
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.CheckConstraint("new_deadline > old_deadline", name="later_deadline"),
+        # At most one request per measure waits for a decision, however many arrive at once.
+        sa.Index("ux_extensions_one_pending", "task_id", unique=True,
+                 sqlite_where=sa.text(PENDING_SQL), postgresql_where=sa.text(PENDING_SQL)),
+    )

@@ -1,0 +1,35 @@
+"""Server-side login sessions: a signed cookie alone could not be ended by logout or a new password."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.clock import utcnow
+from tracker.extensions import db
+from tracker.org.models import User
+
+
+class LoginSession(db.Model):
+    """One login of one user (a browser); the session and remember cookies carry its key.
+
+    Only a hash of the key is stored. Deleting the row ends that login at once, wherever its
+    cookies were copied to: logout deletes one, a password change every other of the user's.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # sha256 hex of the random key the cookies carry.
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    remember: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    address: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    user_agent: Mapped[Optional[str]] = mapped_column(sa.String(200))
+
+    user: Mapped[User] = relationship()
