@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 FLASK := $(BIN)/flask --app tracker
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install translations db run test test-sqlite lint bench chromium wrk clean
+.PHONY: help install translations messages db run test test-sqlite lint bench chromium wrk clean
 
 help:
 	@echo "make run    - set up, migrate, load demo data on an empty database, serve on http://127.0.0.1:5000"
@@ -26,6 +26,11 @@ install: $(STAMP) translations
 # Compiled catalogues are build output; the .po files are the source.
 translations: $(STAMP)
 	$(BIN)/pybabel compile -f -d tracker/translations
+
+# After changing user-facing strings: add them to both catalogues (sorted, no locations), then
+# translate the new zh entries it lists and run `make translations`.
+messages: $(STAMP)
+	$(BIN)/python -m tracker.translations.sync
 
 db: install
 	$(FLASK) db upgrade

@@ -418,8 +418,8 @@ def test_manager_creates_and_edits_source(org, as_mgr_a):
 
 @pytest.mark.parametrize("overrides, field, message", [
     ({"held_on": (TODAY + timedelta(days=1)).isoformat()}, "held_on", "The date cannot be in the future."),
-    ({"unit": "B"}, "unit", "This unit is outside your scope."),
-    ({"unit": "ROOT"}, "unit", "This unit is outside your scope."),
+    ({"unit": "B"}, "unit", "No such unit."),
+    ({"unit": "ROOT"}, "unit", "No such unit."),
     ({"name": ""}, "name", "Name is required."),
     ({"kind": "gossip"}, "kind", "Choose a kind."),
     ({"held_on": ""}, "held_on", "Give the date."),

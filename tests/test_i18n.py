@@ -51,3 +51,16 @@ def test_the_locale_is_parsed_once_per_name(app):
         first = i18n.babel_locale()
         assert first == Locale.parse("zh_CN")  # what Flask-Babel made of the name before
         assert i18n.babel_locale() is first
+
+
+def test_every_message_of_the_code_has_a_chinese_translation():
+    """zh_CN is the default: a message the code uses and the catalogue lacks would show in English."""
+    from babel.messages.pofile import read_po
+
+    from tracker.translations import sync
+
+    template = sync.extract()
+    with (sync.CATALOGUES / "zh" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        zh = read_po(f)
+    missing = [m.id for m in template if m.id and (m.id not in zh or not zh[m.id].string)]
+    assert missing == []

@@ -800,9 +800,9 @@ def _audit_cases():
         old = p.description
         problems.update_problem(p, o.mgr_a, c, expected_version=p.version, description="新描述",
                                 category=p.category, source=p.source, unit=p.unit, lead_unit=p.lead_unit,
-                                found_on=p.found_on, cooperating_units=[o.b])
+                                found_on=p.found_on, cooperating_units=[o.a1])
         return o.mgr_a, [("problem.update", {"description": old, "cooperating_unit_ids": []},
-                          {"description": "新描述", "cooperating_unit_ids": [o.b.id]})]
+                          {"description": "新描述", "cooperating_unit_ids": [o.a1.id]})]
 
     return [start, progress, submit, verify, reject, cancel, reassign, deadline, update, extension,
             create_task, update_problem]

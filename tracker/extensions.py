@@ -25,6 +25,9 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# Ids are 32-bit integers on every backend: larger numbers name nothing (and would overflow
+# PostgreSQL's INTEGER if looked up).
+MAX_ID = 2**31 - 1
 migrate = Migrate(render_as_batch=True)
 login_manager = LoginManager()
 babel = Babel()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from tracker.enums import Role
+from tracker.extensions import MAX_ID, db
+from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.tasks.models import Task
@@ -66,23 +68,24 @@ def can_manage_task(actor: User, task: Task) -> bool:
 def problem_clause(actor: User):
     """WHERE clause restricting problems to what `actor` may read.
 
-    A problem is visible from the unit where it was found, from its lead unit, and to
-    anybody who owns one of its measures.
+    A problem is visible from the unit where it was found, from its lead unit, and to anybody
+    who may read one of its measures (its page then lists only those measures): whoever sees a
+    measure on the task page may open its problem.
     """
     if actor.role == Role.ADMIN:
         return sa.true()
-    owns_a_task = sa.exists().where(Task.problem_id == Problem.id, Task.owner_id == actor.id)
+    a_task_in_scope = sa.exists().where(Task.problem_id == Problem.id, task_clause(actor))
     if actor.unit is None:
-        return owns_a_task
+        return a_task_in_scope
     units = subtree_ids(actor.unit)
-    return sa.or_(Problem.unit_id.in_(units), Problem.lead_unit_id.in_(units), owns_a_task)
+    return sa.or_(Problem.unit_id.in_(units), Problem.lead_unit_id.in_(units), a_task_in_scope)
 
 
 def can_read_problem(actor: User, problem: Problem) -> bool:
     return (
         covers(actor, problem.unit)
         or covers(actor, problem.lead_unit)
-        or any(t.owner_id == actor.id for t in problem.tasks)
+        or any(can_read_task(actor, t) for t in problem.tasks)
     )
 
 
@@ -92,6 +95,63 @@ def can_edit_problem(actor: User, problem: Problem) -> bool:
 
 def can_create_problems(actor: User) -> bool:
     return actor.role in (Role.ADMIN, Role.MANAGER)
+
+
+# --- references a user supplies (DESIGN §3: out of scope answers like nonexistent) -------------
+
+# The one answer for an id that does not exist and for one outside the actor's scope, so that
+# ids cannot be probed through forms, bodies or ledgers either.
+NO_SUCH = {
+    "unit": _l("No such unit."),
+    "person": _l("No such person."),
+    "source": _l("No such source."),
+    "category": _l("No such category."),
+    "problem": _l("No such problem."),
+}
+
+
+def lookup(model, object_id: int | None, field: str, errors: dict, kind: str):
+    """The row a user-supplied id names, or None with NO_SUCH[kind] recorded for `field`.
+
+    Only existence is checked here; the services check scope and answer the same words.
+    """
+    if object_id is None:
+        return None
+    obj = db.session.get(model, object_id) if 0 < object_id <= MAX_ID else None
+    if obj is None:
+        errors.setdefault(field, []).append(NO_SUCH[kind])
+    return obj
+
+
+def may_pick_unit(actor: User, unit: Unit | None) -> bool:
+    """A unit the actor may name in a form, body or ledger: one of their subtree (admins: any)."""
+    return unit is not None and covers(actor, unit)
+
+
+def may_pick_person(actor: User, person: User | None) -> bool:
+    """A person the actor may name as owner, leader or responsible person: one of their subtree."""
+    if person is None:
+        return False
+    return actor.role == Role.ADMIN or (person.unit is not None and covers(actor, person.unit))
+
+
+def ancestor_ids(unit: Unit) -> list[int]:
+    """The ids of the units above `unit` (read off its path), nearest last."""
+    return [int(part) for part in unit.path.strip("/").split("/")[:-1] if part]
+
+
+def may_pick_leader(actor: User, person: User | None) -> bool:
+    """A responsible leader (责任领导) is often a leader above the actor's unit (分管领导): one of the
+    actor's subtree or of the units above it, who already see everything of the actor's."""
+    if may_pick_person(actor, person):
+        return True
+    return (person is not None and person.unit is not None and actor.unit is not None
+            and actor.unit.path.startswith(person.unit.path))
+
+
+def may_pick_source(actor: User, source) -> bool:
+    """A source recorded by one of the actor's units (admins: any)."""
+    return source is not None and covers(actor, source.unit)
 
 
 def unit_clause(actor: User):

@@ -12,10 +12,7 @@ from tracker import scope
 from tracker.clock import Clock, current_clock
 from tracker.enums import Role
 from tracker.errors import ValidationFailed
-from tracker.extensions import db
-
-# Ids beyond a 32-bit integer cannot exist; looking them up would overflow PostgreSQL's INTEGER.
-MAX_ID = 2**31 - 1
+from tracker.extensions import MAX_ID, db
 
 
 def clock() -> Clock:

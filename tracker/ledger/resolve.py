@@ -32,11 +32,15 @@ _WITH_USERNAME = re.compile(r"^(.+?)\s*\(\s*([^()]+?)\s*\)$")
 
 
 class Directory:
-    """Users, units, categories and sources by every name a ledger may use, loaded once."""
+    """Users, units, categories and sources by every name a ledger may use, loaded once.
 
-    def __init__(self):
-        users = db.session.scalars(sa.select(User)).all()
-        units = db.session.scalars(sa.select(Unit)).all()
+    Only those within the importing actor's scope: a name outside it reads as a name that does
+    not exist, exactly as an id does in a form or the API.
+    """
+
+    def __init__(self, actor: User):
+        units = [u for u in db.session.scalars(sa.select(Unit)) if scope.may_pick_unit(actor, u)]
+        users = [u for u in db.session.scalars(sa.select(User)) if scope.may_pick_person(actor, u)]
         self.usernames = {C.norm_name(u.username): u for u in users}
         self.user_names = _group(users, lambda u: C.norm_name(u.name))
         self.unit_codes = {C.norm_name(u.code): u for u in units}
@@ -44,7 +48,8 @@ class Directory:
         self.categories = {C.norm_name(c.name): c for c in db.session.scalars(sa.select(Category))}
         self.sources = {}
         for source in db.session.scalars(sa.select(Source).order_by(Source.id)):
-            self.sources.setdefault(C.norm_name(source.name), source)
+            if scope.may_pick_source(actor, source):
+                self.sources.setdefault(C.norm_name(source.name), source)
 
     def user(self, text: str):
         """(user, None) or (None, message); "张三", "zhangsan" and "张三(zhangsan)" all work."""
@@ -83,7 +88,7 @@ class Resolver:
 
     def __init__(self, actor: User, clock: Clock, report: ImportReport):
         self.actor, self.clock, self.report = actor, clock, report
-        self.dir = Directory()
+        self.dir = Directory(actor)
         self.today = clock.today()
         self.undated = 0
         self.immediate_today = 0
@@ -146,7 +151,7 @@ class Resolver:
         if "unit" not in d.cells and "lead_unit" in d.cells:
             d.cells["unit"] = d.cells["lead_unit"]  # service errors about the unit point here
         if data["unit"] is not None and not scope.manages(self.actor, data["unit"]):
-            self.fail(d, d.cells["unit"].pos, _l("%(unit)s is outside your scope.", unit=data["unit"].name))
+            self.fail(d, d.cells["unit"].pos, _l("No unit called %(name)s.", name=d.cells["unit"].text))
         data["found_on"] = self.date(d, "found_on")
         if data["found_on"] is None:
             data["found_on"] = self.today
@@ -213,10 +218,10 @@ class Resolver:
         if "unit" not in m.cells and "owner" in m.cells:
             m.cells["unit"] = m.cells["owner"]
         if data["unit"] is not None and not scope.manages(self.actor, data["unit"]):
-            self.fail(m, m.cells["unit"].pos, _l("%(unit)s is outside your scope.", unit=data["unit"].name))
+            self.fail(m, m.cells["unit"].pos, _l("No unit called %(name)s.", name=m.cells["unit"].text))
         if owner is not None:
             errors: dict = {}
-            task_services.check_owner(owner, errors)
+            task_services.check_owner(owner, errors, actor=self.actor)
             for message in errors.get("owner", []):
                 self.fail(m, m.cells["owner"].pos, message)
         state_cell = m.cells.get("state")

@@ -18,6 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.utils import unset_value
 from wtforms.validators import Optional
 
 from tracker.enums import TaskType
@@ -115,10 +116,29 @@ class ProblemForm(FlaskForm):
             return -1
 
 
+class BoundedFieldList(FieldList):
+    """A FieldList that remembers how many rows were sent: WTForms keeps the first max_entries and
+    drops the rest without a word, and a user must never lose rows silently."""
+
+    sent = 0
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        if formdata is not None:
+            self.sent = len(set(self._extract_indices(self.name, formdata)))
+        super().process(formdata, data, extra_filters)
+
+    @property
+    def overflow(self) -> bool:
+        return bool(self.max_entries) and self.sent > self.max_entries
+
+
+MAX_MEASURES = 50
+
+
 class ProblemCreateForm(ProblemForm):
     """A new problem together with its measures (整改清单); at least one measure is required."""
 
-    measures = FieldList(FormField(MeasureForm), min_entries=1, max_entries=50)
+    measures = BoundedFieldList(FormField(MeasureForm), min_entries=1, max_entries=MAX_MEASURES)
 
     def filled_measures(self):
         """The measure rows that are not blank, as (row form) in order."""
@@ -126,6 +146,12 @@ class ProblemCreateForm(ProblemForm):
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
+        if self.measures.overflow:
+            self.form_errors.append(_l(
+                "%(sent)s measures were sent; at most %(n)s can be recorded with a new problem. Record "
+                "the problem with the first %(n)s, then add the rest on its page.",
+                sent=self.measures.sent, n=MAX_MEASURES))
+            return False
         if not self.filled_measures():
             first = self.measures[0].form.measure
             first.errors = [*first.errors, _l("Add at least one measure.")]

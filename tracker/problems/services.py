@@ -57,8 +57,6 @@ def _validate(actor: User, clock: Clock, data: dict, problem: Problem | None) ->
     unit = data.get("unit")
     if unit is None:
         err("unit", _l("Choose the unit where the problem was found."))
-    elif not scope.manages(actor, unit):
-        err("unit", _l("This unit is outside your scope."))
     lead = data.get("lead_unit")
     if lead is None:
         err("lead_unit", _l("Choose the lead unit."))
@@ -67,16 +65,40 @@ def _validate(actor: User, clock: Clock, data: dict, problem: Problem | None) ->
         err("found_on", _l("Give the date the problem was found."))
     elif found_on > clock.today():
         err("found_on", _l("The date found cannot be in the future."))
+    _check_references(actor, data, problem, err)  # first: nothing about an out-of-scope one is told
     for field in ("responsible_leader", "responsible_person"):
         person = data.get(field)
-        if person is not None and not person.active:
+        if person is not None and field not in errors and not person.active:
             err(field, _l("%(name)s is deactivated.", name=person.name))
     leader = data.get("responsible_leader")
-    if leader is not None and leader.role == Role.STAFF:
+    if leader is not None and "responsible_leader" not in errors and leader.role == Role.STAFF:
         err("responsible_leader", _l("The responsible leader must be a manager or a leader."))
     if lead is not None and lead in (data.get("cooperating_units") or []):
         err("cooperating_units", _l("The lead unit cannot also be a cooperating unit."))
     return errors
+
+
+def _check_references(actor: User, data: dict, problem: Problem | None, err) -> None:
+    """Every unit, source, person and category named must lie in the actor's scope (a value the
+    problem already has may stay); anything else answers exactly as an id that does not exist."""
+    def kept(field, obj) -> bool:
+        return problem is not None and obj is getattr(problem, field)
+
+    checks = (("unit", "unit", scope.manages), ("lead_unit", "unit", scope.may_pick_unit),
+              ("source", "source", scope.may_pick_source),
+              ("responsible_leader", "person", scope.may_pick_leader),
+              ("responsible_person", "person", scope.may_pick_person))
+    for field, kind, allowed in checks:
+        obj = data.get(field)
+        if obj is not None and not kept(field, obj) and not allowed(actor, obj):
+            err(field, scope.NO_SUCH[kind])
+    stored = set(problem.cooperating_units) if problem is not None else set()
+    named = data.get("cooperating_units") or ()
+    if any(u not in stored and not scope.may_pick_unit(actor, u) for u in named):
+        err("cooperating_units", scope.NO_SUCH["unit"])
+    category = data.get("category")
+    if category is not None and not category.active and not kept("category", category):
+        err("category", scope.NO_SUCH["category"])
 
 
 def _apply(problem: Problem, data: dict, clock: Clock) -> None:
@@ -156,7 +178,7 @@ def save_source(actor: User, clock: Clock, *, name: str, kind: SourceKind | str 
     if unit is None:
         errors["unit"] = [_l("Choose a unit.")]
     elif not scope.manages(actor, unit):
-        errors["unit"] = [_l("This unit is outside your scope.")]
+        errors["unit"] = [scope.NO_SUCH["unit"]]
     if source is not None and not scope.manages(actor, source.unit):
         raise PermissionDenied(_l("This source belongs to a unit outside your scope."))
     if held_on is None:

@@ -180,12 +180,6 @@ def add_measure(problem_id: int):
 # --- recording and editing ------------------------------------------------------------------------
 
 
-def _get(model, obj_id):
-    if obj_id is None or not 0 < obj_id <= MAX_ID:
-        return None
-    return db.session.get(model, obj_id)
-
-
 def _unit_choices(units: list[Unit]) -> list[tuple[int, str]]:
     """Units indented by their depth below the highest one offered, so the tree shows."""
     top = min((u.depth for u in units), default=0)
@@ -210,7 +204,7 @@ def _problem_choices(form: ProblemForm, actor: User, problem: Problem | None = N
     ).all()
     sources = db.session.scalars(_scoped_sources(actor)).all()
     units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    leaders = scoped_users(actor, (Role.MANAGER, Role.VIEWER))
+    leaders = _leaders_above(actor) + scoped_users(actor, (Role.MANAGER, Role.VIEWER))
     people = scoped_users(actor, (Role.MANAGER, Role.STAFF))
     current_units = [p.unit, p.lead_unit, *p.cooperating_units] if p else []
     form.category.choices = blank + [(c.id, c.name) for c in _with_current(categories, p and p.category)]
@@ -230,6 +224,18 @@ def _problem_choices(form: ProblemForm, actor: User, problem: Problem | None = N
     ]
 
 
+def _leaders_above(actor: User) -> list[User]:
+    """Managers and leaders of the units above the actor's (scope.may_pick_leader), top first."""
+    if actor.role == Role.ADMIN or actor.unit is None or not scope.ancestor_ids(actor.unit):
+        return []
+    return db.session.scalars(
+        sa.select(User).join(Unit, User.unit_id == Unit.id)
+        .where(Unit.id.in_(scope.ancestor_ids(actor.unit)), User.role.in_((Role.MANAGER, Role.VIEWER)),
+               User.active.is_(True))
+        .order_by(Unit.path, User.name)
+    ).all()
+
+
 def _measure_choices(actor: User) -> tuple[list, list]:
     blank = [(NONE, _("— choose —"))]
     owners = scoped_users(actor, (Role.MANAGER, Role.STAFF))
@@ -238,22 +244,39 @@ def _measure_choices(actor: User) -> tuple[list, list]:
 
 
 def _problem_data(form: ProblemForm) -> dict:
-    """The form's values as the service wants them: objects, not ids (unknown ids become None)."""
-    coop_ids = [i for i in form.cooperating_units.data or [] if 0 < i <= MAX_ID]
-    coop = db.session.scalars(sa.select(Unit).where(Unit.id.in_(coop_ids))).all() if coop_ids else []
-    return dict(
-        number=form.number.data, description=form.description.data,
-        category=_get(Category, form.category.data), source=_get(Source, form.source.data),
-        unit=_get(Unit, form.unit.data), found_on=form.found_on.data,
-        lead_unit=_get(Unit, form.lead_unit.data), cooperating_units=coop,
-        responsible_leader=_get(User, form.responsible_leader.data),
-        responsible_person=_get(User, form.responsible_person.data),
+    """The form's values as the service wants them: objects, not ids. An id that names nothing is
+    refused here with the words the service uses for one outside the user's scope."""
+    errors: dict = {}
+    coop_ids = list(dict.fromkeys(form.cooperating_units.data or []))
+    coop = db.session.scalars(sa.select(Unit).where(Unit.id.in_(
+        [i for i in coop_ids if 0 < i <= MAX_ID]))).all() if coop_ids else []
+    if len(coop) != len(coop_ids):
+        errors["cooperating_units"] = [scope.NO_SUCH["unit"]]
+    data = dict(
+        number=form.number.data, description=form.description.data, found_on=form.found_on.data,
+        category=scope.lookup(Category, form.category.data, "category", errors, "category"),
+        source=scope.lookup(Source, form.source.data, "source", errors, "source"),
+        unit=scope.lookup(Unit, form.unit.data, "unit", errors, "unit"),
+        lead_unit=scope.lookup(Unit, form.lead_unit.data, "lead_unit", errors, "unit"),
+        cooperating_units=sorted(coop, key=lambda u: coop_ids.index(u.id)),
+        responsible_leader=scope.lookup(User, form.responsible_leader.data, "responsible_leader", errors,
+                                        "person"),
+        responsible_person=scope.lookup(User, form.responsible_person.data, "responsible_person", errors,
+                                        "person"),
     )
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    return data
 
 
 def _measure_data(row) -> dict:
-    return dict(measure=row.measure.data, target=row.target.data, type=TaskType(row.type.data),
-                owner=_get(User, row.owner.data), unit=_get(Unit, row.unit.data), deadline=row.deadline.data)
+    errors: dict = {}
+    data = dict(measure=row.measure.data, target=row.target.data, type=TaskType(row.type.data),
+                owner=scope.lookup(User, row.owner.data, "owner", errors, "person"),
+                unit=scope.lookup(Unit, row.unit.data, "unit", errors, "unit"), deadline=row.deadline.data)
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    return data
 
 
 def _render_form(form: ProblemForm, problem: Problem | None = None, status: int = 200):

@@ -26,11 +26,12 @@ class VersionedForm(FlaskForm):
 
     version = HiddenField()
 
-    def expected_version(self) -> int | None:
+    def expected_version(self) -> int:
+        """The version the user saw; a missing or junk field counts as stale, never as "no check"."""
         try:
             return int(self.version.data)
         except (TypeError, ValueError):
-            return None
+            return -1
 
 
 class ProgressForm(FlaskForm):

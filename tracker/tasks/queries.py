@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from tracker import scope
 from tracker.clock import Clock
-from tracker.enums import OPEN_STATES, ExtensionState, Light, Role, TaskState, TaskType
+from tracker.enums import OPEN_STATES, Light, Role, TaskState, TaskType
 from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.pagination import IdsFirstPagination
@@ -378,8 +378,7 @@ def awaiting_verification(actor: User, limit: int):
 
 def pending_extensions(actor: User, limit: int):
     """Extension requests waiting for this manager's decision (oldest first) and their total."""
-    where = sa.and_(Extension.state == ExtensionState.PENDING, Task.state.in_(OPEN_STATES),
-                    services.managed_clause(actor))
+    where = sa.and_(Task.state.in_(OPEN_STATES), services.decidable_clause(actor))
     base = sa.select(Extension).join(Task, Task.id == Extension.task_id).where(where)
     total = db.session.scalar(
         sa.select(sa.func.count(Extension.id)).join(Task, Task.id == Extension.task_id).where(where))

@@ -12,6 +12,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from tracker import scope
 from tracker.audit import services as audit
@@ -31,6 +32,8 @@ from tracker.tasks.models import Evidence, Extension, Progress, Task
 TASK_FIELDS = ("measure", "target", "type", "owner_id", "unit_id", "deadline", "state", "result")
 MAX_TEXT = 5000
 ACTIONS = ("start", "submit", "verify", "reject", "cancel")
+ALREADY_PENDING = _l("An extension request for this measure is already waiting for a decision.")
+ALREADY_DECIDED = _l("This request has already been decided.")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -70,14 +73,14 @@ def check_owner(owner: User | None, errors: dict, field: str = "owner", actor: U
     """An owner is an active manager or staff member within the assigning actor's scope."""
     if owner is None:
         errors.setdefault(field, []).append(_l("Choose the responsible person."))
+    elif actor is not None and not scope.may_pick_person(actor, owner):  # first: no name leaks out
+        errors.setdefault(field, []).append(scope.NO_SUCH["person"])
     elif not owner.active:
         errors.setdefault(field, []).append(_l("%(name)s is deactivated.", name=owner.name))
     elif owner.role not in (Role.MANAGER, Role.STAFF):
         errors.setdefault(field, []).append(
             _l("%(name)s is a read-only user and cannot own a measure.", name=owner.name)
         )
-    elif actor is not None and not scope.covers(actor, owner.unit):
-        errors.setdefault(field, []).append(_l("%(name)s is outside your scope.", name=owner.name))
 
 
 def _check_deadline(type_: TaskType, deadline: date | None, clock: Clock, errors: dict, *, new: bool) -> None:
@@ -116,7 +119,7 @@ def create_task(
     if unit is None:
         errors.setdefault("unit", []).append(_l("Choose the responsible unit."))
     elif not scope.manages(actor, unit):
-        errors.setdefault("unit", []).append(_l("This unit is outside your scope."))
+        errors.setdefault("unit", []).append(scope.NO_SUCH["unit"])
     _check_deadline(TaskType(type), deadline, clock, errors, new=not allow_past_deadline)
     _raise_if(errors)
     task = Task(
@@ -183,7 +186,7 @@ def reassign_task(
     errors: dict = {}
     check_owner(owner, errors, actor=actor)
     if unit is not None and not scope.manages(actor, unit):
-        errors.setdefault("unit", []).append(_l("This unit is outside your scope."))
+        errors.setdefault("unit", []).append(scope.NO_SUCH["unit"])
     if owner is not None and owner.id == task.owner_id and (unit is None or unit.id == task.unit_id):
         errors.setdefault("owner", []).append(_l("This person already owns the measure."))
     _raise_if(errors)
@@ -433,8 +436,7 @@ def request_extension(task: Task, actor: User, clock: Clock, *, new_deadline: da
         raise InvalidTransition(_l("Ongoing measures have no deadline to extend."))
     _require_state(task, *OVERDUE_STATES)
     if _pending_extensions(task):
-        raise InvalidTransition(
-            _l("An extension request for this measure is already waiting for a decision."))
+        raise InvalidTransition(ALREADY_PENDING)
     errors: dict = {}
     reason = _text(reason, "reason", errors, required=True, label=_l("Reason"))
     if new_deadline is None:
@@ -448,7 +450,12 @@ def request_extension(task: Task, actor: User, clock: Clock, *, new_deadline: da
     ext = Extension(task_id=task.id, requested_by_id=actor.id, reason=reason, old_deadline=task.deadline,
                     new_deadline=new_deadline, state=ExtensionState.PENDING, created_at=clock.now())
     db.session.add(ext)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except sa.exc.IntegrityError as exc:
+        # Another request for this measure was made at the same moment: the unique index on pending
+        # requests let exactly one in. The caller rolls back.
+        raise InvalidTransition(ALREADY_PENDING) from exc
     audit.record(actor, clock, "extension.request", ext,
                  after={"old_deadline": ext.old_deadline.isoformat(),
                         "new_deadline": ext.new_deadline.isoformat()},
@@ -456,13 +463,26 @@ def request_extension(task: Task, actor: User, clock: Clock, *, new_deadline: da
     return ext
 
 
+def may_decide_extension(ext: Extension, actor: User) -> bool:
+    """A manager of the measure's unit decides, never on their own request unless ALLOW_SELF_VERIFY
+    (the rule of self-verification)."""
+    allow_self, _ = _settings()
+    return scope.can_manage_task(actor, ext.task) and (allow_self or ext.requested_by_id != actor.id)
+
+
 def decide_extension(ext: Extension, actor: User, clock: Clock, *, approve: bool,
                      comment: str | None = None) -> Extension:
-    """Approve (the deadline moves) or reject (a reason is required) a pending request."""
+    """Approve (the deadline moves) or reject (a reason is required) a pending request.
+
+    Two managers deciding at once: the extension's version lets exactly one decision in; the
+    other gets InvalidTransition and its transaction must be rolled back (nothing of it stays).
+    """
     task = ext.task
     _require_manager(task, actor)
+    if not may_decide_extension(ext, actor):
+        raise PermissionDenied(_l("You asked for this extension; another manager must decide it."))
     if ext.state != ExtensionState.PENDING:
-        raise InvalidTransition(_l("This request has already been decided."))
+        raise InvalidTransition(ALREADY_DECIDED)
     _require_open(task)
     comment = (comment or "").strip() or None
     if not approve and not comment:
@@ -474,10 +494,14 @@ def decide_extension(ext: Extension, actor: User, clock: Clock, *, approve: bool
                                    "extends it.", date=task.deadline.isoformat()))
     ext.state = ExtensionState.APPROVED if approve else ExtensionState.REJECTED
     ext.decided_by_id, ext.decided_at, ext.decision_comment = actor.id, clock.now(), comment
-    if approve:
-        before = audit.snapshot(task, TASK_FIELDS)
-        task.deadline = ext.new_deadline
-        _audit_change(task, actor, clock, "task.deadline", before, comment)
+    try:
+        db.session.flush()  # UPDATE … WHERE version = the one read: the first decision wins
+        if approve:
+            before = audit.snapshot(task, TASK_FIELDS)
+            task.deadline = ext.new_deadline
+            _audit_change(task, actor, clock, "task.deadline", before, comment)
+    except StaleDataError as exc:
+        raise InvalidTransition(ALREADY_DECIDED) from exc
     audit.record(actor, clock, "extension.approve" if approve else "extension.reject", ext,
                  after={"state": ext.state.value}, comment=comment, task_id=task.id,
                  problem_id=task.problem_id)
@@ -532,7 +556,7 @@ def available_actions(task: Task, actor: User) -> set[str]:
         acts.update({"cancel", "reassign", "edit"})
         if task.type != TaskType.ONGOING or task.deadline is not None:
             acts.add("deadline")
-    if manager:
+    if manager and any(may_decide_extension(e, actor) for e in _pending_extensions(task)):
         acts.add("decide_extension")
     return acts
 
@@ -591,4 +615,13 @@ def verifiable_clause(actor: User):
     clause = sa.and_(Task.state == TaskState.SUBMITTED, managed_clause(actor))
     if not allow_self:
         clause = sa.and_(clause, sa.or_(Task.submitted_by_id.is_(None), Task.submitted_by_id != actor.id))
+    return clause
+
+
+def decidable_clause(actor: User):
+    """SQL twin of may_decide_extension for pending requests: managed, not the actor's own."""
+    allow_self, _ = _settings()
+    clause = sa.and_(Extension.state == ExtensionState.PENDING, managed_clause(actor))
+    if not allow_self:
+        clause = sa.and_(clause, Extension.requested_by_id != actor.id)
     return clause
