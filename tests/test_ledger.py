@@ -38,7 +38,8 @@ def ledger(org, make):
     """Two problems in A (one with two measures) and one in B."""
     src = make.source(org.a, name="2026年巡察反馈问题")
     p1 = make.problem(
-        org.mgr_a,
+        org.mgr_root,  # office B cooperates: outside mgr_a's scope, within the root manager's
+        org.a,
         description="“三会一课”落实不到位",
         source=src,
         number="2026-001",

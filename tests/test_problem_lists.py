@@ -57,8 +57,10 @@ def data(org, make, clock):
     t3 = make.task(org.mgr_b, problem=p3, owner=org.staff_b)
     tasks.submit(t3, org.staff_b, clock, result="已完成")
     tasks.verify(t3, org.mgr_b, clock)
-    make.problem(org.mgr_b, number="P-04", source=src_b, category=cats[1], found_on=date(2026, 4, 1),
-                 lead_unit=org.a, description="完成率100%_未达标")
+    # Found in B with A leading: recorded by the root's manager (a branch manager may not name another
+    # branch's unit).
+    make.problem(org.mgr_root, unit=org.b, number="P-04", source=src_b, category=cats[1],
+                 found_on=date(2026, 4, 1), lead_unit=org.a, description="完成率100%_未达标")
     db.session.commit()
     return {"cats": cats, "src_a": src_a, "src_b": src_b}
 
