@@ -389,7 +389,7 @@ class Builder:
         deadline = row["deadline"]
         manager = self.manager_above(row["unit_id"], exclude=row["owner_id"])
         ext = dict(task_id=row["id"], requested_by_id=row["owner_id"], reason=self.rng.choice(REASONS),
-                   decided_by_id=None, decided_at=None, decision_comment=None)
+                   decided_by_id=None, decided_at=None, decision_comment=None, version=1)
         if roll < 0.25 and state in OVERDUE_STATES:
             asked = self.between(max(created, self.today - timedelta(days=10)), self.today)
             ext.update(old_deadline=deadline, new_deadline=deadline + self.days(15, 90),
