@@ -212,7 +212,8 @@ def test_a_log_line_after_the_requests_session_ended_neither_fails_nor_queries(a
     from tracker.org.models import User
 
     lines = log_lines("json")
-    user = db.session.get(User, org.staff_a.id)
+    user_id = org.staff_a.id
+    user = db.session.get(User, user_id)
     db.session.commit()  # the request's end: every loaded object expires…
     db.session.expunge(user)  # …and its session is gone
     with app.test_request_context("/tasks.csv"), queries() as statements:
@@ -222,7 +223,7 @@ def test_a_log_line_after_the_requests_session_ended_neither_fails_nor_queries(a
         logging.getLogger("werkzeug").info("anonymous")
         g.pop("_login_user")
     first, second = (json.loads(line) for line in lines()[-2:])
-    assert first["user_id"] == org.staff_a.id and first["path"] == "/tasks.csv"
+    assert first["user_id"] == user_id and first["path"] == "/tasks.csv"
     assert "user_id" not in second and second["message"] == "anonymous"
     assert statements == []
 
