@@ -11,6 +11,7 @@ it when the test fails), and a traceback in it fails the test.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -33,6 +34,7 @@ LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 # What a failed request leaves in the log: Python's traceback header and gunicorn's own line.
 TROUBLE = ("Traceback (most recent call last)", "Error handling request", "Exception in worker process")
 START_SECONDS = 60
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass
@@ -137,6 +139,15 @@ class LiveClient:
         return self
 
 
+def _die_with_parent() -> None:
+    """Linux: the master gets SIGKILL should the test process die without its teardown (kill -9);
+    its workers notice their parent is gone and exit."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
 class GunicornServer:
     """`gunicorn -w 2 'tracker:create_app()'` on 127.0.0.1 (a port the OS picks), stopped on exit."""
 
@@ -183,9 +194,10 @@ class GunicornServer:
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-b", "127.0.0.1:0",
-                 "--timeout", "120", "--graceful-timeout", "5", "tracker:create_app()"],
+                 "--timeout", "30", "--graceful-timeout", "5", "tracker:create_app()"],
                 cwd=ROOT, env=self.environment(), stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)  # its own process group: the workers go with it on a kill
+                start_new_session=True,  # its own process group: the workers go with it on a kill
+                preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -204,10 +216,11 @@ class GunicornServer:
             return False
 
     def stop(self) -> None:
-        """SIGTERM to the master we started; its whole process group is killed if it lingers."""
+        """SIGINT (quick shutdown: an idle sync worker would sit out the graceful timeout on SIGTERM)
+        to the master we started; its whole process group is killed if it lingers."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.terminate()
+        self.proc.send_signal(signal.SIGINT)
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
