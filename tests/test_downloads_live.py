@@ -26,6 +26,7 @@ from flask_babel import force_locale
 from live_gunicorn import hidden_inputs, multipart
 from sqlalchemy.orm import joinedload
 
+from tracker.api import tokens as api_tokens
 from tracker.clock import Clock
 from tracker.enums import TaskState, TaskType
 from tracker.extensions import db
@@ -256,6 +257,14 @@ def test_ledger_workbook_through_gunicorn(bulk, live_gunicorn):
     narrowed = _sheets(client.get("/ledger/export.xlsx", {"owner": org.staff_a1.id}).body)
     assert len(narrowed["整改清单"]) == 1 + MEASURES // 3
     assert {row[6] for row in narrowed["整改清单"][1:]} == {org.staff_a1.name}  # 责任人
+    # The import template.
+    template = client.get("/ledger/template.xlsx")
+    assert template.status == 200 and template.headers["Content-Type"] == XLSX_TYPE
+    assert template.headers["Content-Disposition"].startswith("attachment")
+    assert quote("整改台账导入模板.xlsx") in template.headers["Content-Disposition"]
+    sheets = _sheets(template.body)
+    assert list(sheets) == ["说明", "问题清单", "责任清单", "整改清单"]
+    assert sheets["整改清单"][0][:3] == got["整改清单"][0][:3]  # the export's own headers
 
 
 # --- the report section: DOCX and Markdown ---------------------------------------------------------
@@ -307,6 +316,19 @@ def test_report_docx_and_markdown_through_gunicorn(closed_work, live_gunicorn):
     assert md.text.startswith("# 第一党支部问题整改情况\n\n## 一、问题整改情况\n")
     assert "已销号1条" in md.text and "整改措施：开展专题研讨。" in md.text
 
+    # The API's documents, with a bearer token.
+    _, token = api_tokens.create_token(org.mgr_a, Clock.parse(NOW), name="live")
+    db.session.commit()
+    api = live_gunicorn.client()
+    bearer = {"Authorization": f"Bearer {token}"}
+    query = f"unit={org.a.id}&from=2026-01-01&to=2026-06-15"
+    api_md = api.request("GET", f"/api/v1/reports/rectification?{query}&format=md", headers=bearer)
+    assert api_md.status == 200 and api_md.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert api_md.headers["Content-Disposition"].startswith("attachment") and api_md.text == md.text
+    api_docx = api.request("GET", f"/api/v1/reports/rectification?{query}&format=docx", headers=bearer)
+    assert api_docx.status == 200 and api_docx.headers["Content-Type"] == DOCX_TYPE
+    assert [p.text for p in Document(io.BytesIO(api_docx.body)).paragraphs] == paragraphs
+
 
 # --- evidence files ------------------------------------------------------------------------------
 
@@ -338,5 +360,6 @@ def test_evidence_upload_and_download_through_gunicorn(org, make, live_gunicorn)
             disposition = response.headers["Content-Disposition"]
             assert disposition.startswith("attachment") and "filename*=UTF-8''" + quote(name) in disposition
             assert int(response.headers["Content-Length"]) == len(data)
+            assert response.headers["Content-Type"] == ev.content_type
     outsider = live_gunicorn.client().login("staff_b", PASSWORD)
     assert outsider.get(f"/evidence/{stored['整改报告.pdf'].id}").status == 404
