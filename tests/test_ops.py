@@ -204,6 +204,30 @@ def test_app_logs_inside_a_request_carry_its_id_and_text_format_is_one_line(app,
     assert response.headers["X-Request-ID"] == "rq-7"
 
 
+def test_a_log_line_after_the_requests_session_ended_neither_fails_nor_queries(app, org, log_lines, queries):
+    """A server logs while it writes a streamed body: the request context is back, its session is not."""
+    from flask import g
+    from flask_login import AnonymousUserMixin
+
+    from tracker.org.models import User
+
+    lines = log_lines("json")
+    user_id = org.staff_a.id
+    user = db.session.get(User, user_id)
+    db.session.commit()  # the request's end: every loaded object expires…
+    db.session.expunge(user)  # …and its session is gone
+    with app.test_request_context("/tasks.csv"), queries() as statements:
+        g._login_user = user
+        logging.getLogger("werkzeug").info("GET /tasks.csv 200")
+        g._login_user = AnonymousUserMixin()
+        logging.getLogger("werkzeug").info("anonymous")
+        g.pop("_login_user")
+    first, second = (json.loads(line) for line in lines()[-2:])
+    assert first["user_id"] == user_id and first["path"] == "/tasks.csv"
+    assert "user_id" not in second and second["message"] == "anonymous"
+    assert statements == []
+
+
 def test_exceptions_are_logged_as_json_with_the_traceback(log_lines):
     lines = log_lines("json")
     try:

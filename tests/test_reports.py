@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
 from urllib.parse import quote
@@ -15,7 +16,9 @@ from docx import Document
 from docx.enum.text import WD_LINE_SPACING
 from docx.oxml.ns import qn
 from docx.shared import Pt
+from markdown_it import MarkdownIt
 
+from tracker.api import tokens as api_tokens
 from tracker.enums import SourceKind, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
@@ -440,6 +443,111 @@ def test_markdown_download_in_english(client, login_as, org, ledger):
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.mimetype == "text/markdown"
     assert "## I. Rectification of problems" in response.get_data(as_text=True)
+
+
+# --- Markdown: user text cannot script a viewer ------------------------------------------------------
+
+
+HOSTILE = {
+    "unit": "第一党支部<script>alert('unit')</script>",
+    "description": "问题<script>alert(1)</script>描述 <javascript:alert(8)>",
+    "measure": "整改<img src=x onerror=alert(2)>措施",
+    "result": ("[点此查看](javascript:alert(3)) ![图](javascript:alert(4))"
+               " <a href=\"javascript:alert(5)\">链接</a> \\[反斜杠](javascript:alert(9))"
+               " &lt;i&gt;实体&lt;/i&gt; *星号* _下划线_ `代码`"),
+    "owner": "王<iframe src=javascript:alert(7)>五",
+    "category": "<svg onload=alert(6)>类别",
+}
+SAFE_TAGS = {"h1", "h2", "h3", "p", "ol", "ul", "li"}
+
+
+class Rendered(HTMLParser):
+    """What a Markdown viewer that renders HTML would build: its tags, attributes and text."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.attrs, self.texts = set(), [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attrs += attrs
+
+    def handle_data(self, data):
+        self.texts.append(data)
+
+
+@pytest.fixture
+def hostile(org, make, ledger):
+    """Ledger A's report with markup and Markdown link syntax in every kind of user text."""
+    problem = new_problem(make, org.mgr_a, "2026-02-01T09:00", org.a)
+    category("政治建设").name = HOSTILE["category"]
+    org.a.name = HOSTILE["unit"]
+    org.staff_a1.name = HOSTILE["owner"]
+    problem.description = HOSTILE["description"]
+    done = new_task(problem, org.mgr_a, "2026-02-01T09:00", org.staff_a, date(2026, 4, 30),
+                    measure=HOSTILE["measure"])
+    close(done, org.staff_a, org.mgr_a, "2026-03-01T10:00", result=HOSTILE["result"])
+    new_task(problem, org.mgr_a, "2026-02-01T09:00", org.staff_a1, date(2026, 8, 31), measure="持续整改")
+    db.session.commit()
+    return org
+
+
+def assert_safe_markdown(md: str) -> None:
+    html = MarkdownIt("commonmark", {"html": True}).render(md)
+    page = Rendered(html)
+    assert page.tags <= SAFE_TAGS, (page.tags, html)
+    assert not any("javascript" in (value or "") for _, value in page.attrs), html
+    text = "".join(page.texts)
+    for value in HOSTILE.values():  # every user text reads back as written, as text
+        assert value in text, value
+
+
+def test_markdown_escapes_user_text_for_viewers_that_render_html(hostile):
+    section = wording.render_section(figures_for(hostile.mgr_a, hostile.a), "zh_CN")
+    md = wording.build_markdown(section)
+    assert_safe_markdown(md)
+    assert md.startswith("# 第一党支部&lt;script&gt;alert('unit')&lt;/script&gt;问题整改情况\n")
+    assert "\\[点此查看\\](javascript:alert(3))" in md and "\\\\\\[反斜杠\\]" in md
+    # The plain text and the DOCX keep the user's text exactly as written.
+    text = wording.build_text(section)
+    assert HOSTILE["description"] in text and HOSTILE["result"] in text
+    paragraphs = [p.text for p in Document(BytesIO(build_docx(section))).paragraphs]
+    assert any(HOSTILE["measure"] in p for p in paragraphs)
+
+
+def test_markdown_of_ordinary_chinese_text_is_unchanged(org, ledger):
+    section = wording.render_section(figures_for(org.mgr_a, org.a), "zh_CN")
+    md = wording.build_markdown(section)
+    assert md == "\n\n".join({"title": "# ", "h1": "## ", "h2": "### "}.get(b.kind, "") + b.text
+                              for b in section.blocks) + "\n"
+    assert "\\" not in md and "&" not in md
+
+
+def test_user_text_at_the_start_of_a_line_never_becomes_a_heading(app, org, ledger):
+    folder = Path(app.instance_path) / "report_templates"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "section_zh.md.j2").write_text("# 标题\n\n{{ unit.name }}\n", encoding="utf-8")
+    org.a.name = "## 伪造的标题"
+    section = wording.render_section(figures_for(org.mgr_a, org.a), "zh_CN")
+    assert [b.kind for b in section.blocks] == ["title", "p"] and section.blocks[1].text == "## 伪造的标题"
+    assert wording.build_markdown(section) == "# 标题\n\n\\## 伪造的标题\n"
+
+
+def test_markdown_downloads_are_escaped_with_one_charset(client, login_as, hostile):
+    login_as(hostile.mgr_a)
+    response = client.get("/reports/rectification.md", query_string=query(hostile.a))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert_safe_markdown(response.get_data(as_text=True))
+    _, token = api_tokens.create_token(hostile.mgr_a, when("2026-06-15T10:00"), name="t")
+    db.session.commit()
+    response = client.get("/api/v1/reports/rectification", headers={"Authorization": f"Bearer {token}"},
+                          query_string={"unit": hostile.a.id, "from": "2026-01-01", "to": "2026-05-31",
+                                        "format": "md"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/markdown; charset=utf-8"
+    assert_safe_markdown(response.get_data(as_text=True))
 
 
 # --- command line ---------------------------------------------------------------------------------------

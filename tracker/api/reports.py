@@ -21,7 +21,7 @@ from tracker.reports.services import rectification_figures
 from tracker.viewutils import clock
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-MD_TYPE = "text/markdown; charset=utf-8"
+MD_TYPE = "text/markdown"  # Werkzeug adds "; charset=utf-8" to text/* types
 
 
 def _default_unit():

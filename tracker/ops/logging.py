@@ -17,6 +17,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from flask import Flask, g, has_request_context, request
 
 access_log = logging.getLogger("tracker.access")
@@ -107,9 +108,11 @@ def configure(fmt: str = "text", level: str = "INFO", stream=None) -> logging.Ha
 
 
 def _user_id():
-    # Only a user Flask-Login already loaded: logging must not cost a query.
-    user = g.get("_login_user")
-    return getattr(user, "id", None)
+    """The id of the user Flask-Login already loaded, read from its identity key: never a query, and
+    safe after the request's session has ended (a server logs while it writes a streamed body)."""
+    state = sa.inspect(g.get("_login_user"), raiseerr=False)
+    identity = state.identity if state is not None else None
+    return identity[0] if identity else None
 
 
 def _begin_request() -> None:

@@ -3,13 +3,21 @@
 A template renders Markdown-like lines: "# " the title, "## " a 一、 heading, "### " a （一） heading,
 every other non-empty line one paragraph. `Section` holds those blocks; Markdown, plain text and
 DOCX (tracker.reports.document) are built from it.
+
+What a template prints with {{ … }} (unit names, problems, measures, results, names, labels) is
+data, mostly users' text; the rest is the template's own wording. Every printed value is marked
+while rendering, so each block keeps two forms: its plain text (text, DOCX, web preview) and its
+Markdown, where only the values are escaped: a Markdown viewer that renders HTML shows them as
+written and cannot be scripted through them, and ordinary Chinese text comes out unchanged.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from flask import current_app
@@ -29,10 +37,20 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
 MARKERS = (("### ", "h2"), ("## ", "h1"), ("# ", "title"))
 
 
+# Private-use characters around every printed value while rendering (removed from values first).
+OPEN, CLOSE = "\ue000", "\ue001"
+_VALUE = re.compile(f"{OPEN}([^{OPEN}{CLOSE}]*){CLOSE}")
+
+
+def _unmarked(text: str) -> str:
+    return text.replace(OPEN, "").replace(CLOSE, "")
+
+
 @dataclass(frozen=True)
 class Block:
     kind: str  # "title", "h1" (一、), "h2" (（一）) or "p"
     text: str
+    markdown: str | None = None  # the text as Markdown, values escaped; None: escape all of it
 
 
 @dataclass
@@ -80,6 +98,45 @@ def period_text(figures: RectificationFigures, lang: str) -> str:
     return f"{zh_date(start)}至{zh_date(end)}"
 
 
+# --- Markdown escaping -----------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]<>&]")
+_ENTITY_LIKE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]])")
+# What opens a block when it starts a line: heading, list, quote, rule, setext line, table, fence.
+_BLOCK_START = re.compile(r"^(?:[#+=~|-]|\d{1,9}(?=[.)]))")
+
+
+def markdown_escape(text: str) -> str:
+    """Text that Markdown shows as written: no HTML (< > and entities), no links or images ([ ]),
+    no emphasis or code (* _ `), no escape of our escapes (\\)."""
+    if not _MD_SPECIAL.search(text):
+        return text
+    text = _ENTITY_LIKE.sub("&amp;", text)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_PUNCTUATION.sub(r"\\\1", text)
+
+
+def _escape_block_start(markdown: str) -> str:
+    """A value at the start of a paragraph must not open a heading, a list or a quote."""
+    found = _BLOCK_START.match(markdown)
+    if found is None:
+        return markdown
+    if found.group().isdigit():  # "2026. …" would be an ordered list: escape the "."
+        return found.group() + "\\" + markdown[found.end():]
+    return "\\" + markdown
+
+
+def _mark(value):
+    """Jinja's finalize: every printed value between the marks; numbers cannot carry markup."""
+    if isinstance(value, int | float | Decimal):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if OPEN in text or CLOSE in text:
+        text = _unmarked(text)
+    return OPEN + text + CLOSE if text else text
+
+
 # --- rendering --------------------------------------------------------------------------------
 
 
@@ -98,6 +155,7 @@ def environment(override_dir: Path | None = None) -> SandboxedEnvironment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=StrictUndefined,
+        finalize=_mark,
     )
     env.filters.update(zh_date=zh_date, en_date=en_date, oneline=oneline, sentence=sentence)
     env.globals.update(plural=plural)
@@ -106,6 +164,11 @@ def environment(override_dir: Path | None = None) -> SandboxedEnvironment:
 
 def render_text(figures: RectificationFigures, lang: str = "zh_CN", override_dir: Path | None = None) -> str:
     """The template's raw output for `figures` in `lang` (labels such as source kinds translated too)."""
+    return _unmarked(_render_marked(figures, lang, override_dir))
+
+
+def _render_marked(figures: RectificationFigures, lang: str, override_dir: Path | None) -> str:
+    """The template's output with every printed value between OPEN and CLOSE."""
     lang = lang if lang in LANGUAGES else "zh_CN"
     name = TEMPLATE_NAMES[lang]
     try:
@@ -118,21 +181,64 @@ def render_text(figures: RectificationFigures, lang: str = "zh_CN", override_dir
                                   name=name, error=str(exc))) from exc
 
 
+def _marked_lines(text: str) -> Iterator[str]:
+    """The lines of marked text; a value that spans lines is closed at a line's end and reopened."""
+    inside = False
+    for line in text.splitlines():
+        if inside:
+            line = OPEN + line
+        last = max(line.rfind(OPEN), line.rfind(CLOSE))
+        inside = last >= 0 and line[last] == OPEN
+        yield line + CLOSE if inside else line
+
+
+def _strip(line: str) -> str:
+    """The line without the whitespace around it, as str.strip, also inside a value at either end."""
+    line = line.strip()
+    if line.startswith(OPEN):
+        rest = line[1:].lstrip()
+        if rest.startswith(CLOSE):  # a blank value first
+            return _strip(rest[1:])
+        line = OPEN + rest
+    if line.endswith(CLOSE):
+        rest = line[:-1].rstrip()
+        if rest.endswith(OPEN):  # a blank value last
+            return _strip(rest[:-1])
+        line = rest + CLOSE
+    return line
+
+
+def _block(line: str) -> Block | None:
+    """One marked line as a block (None when blank); a line marker counts only when the template
+    itself wrote it, so a value can never turn into a heading."""
+    line = _strip(line)
+    if not line:
+        return None
+    kind = "p"
+    for marker, name in MARKERS:
+        if line.startswith(marker):
+            kind, line = name, _strip(line[len(marker):])
+            break
+    text = _unmarked(line)
+    if not _MD_SPECIAL.search(line):  # nothing to escape: most lines of ordinary Chinese text
+        markdown = text
+    else:
+        markdown = _VALUE.sub(lambda found: markdown_escape(found[1]), line)
+    if kind == "p" and line.startswith(OPEN):
+        markdown = _escape_block_start(markdown)
+    return Block(kind, text, markdown)
+
+
 def parse(text: str, lang: str) -> Section:
-    """Split rendered text into blocks by their line markers."""
+    """Split rendered text (printed values marked or not) into blocks by their line markers."""
     title, blocks = "", []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
+    for line in _marked_lines(text):
+        block = _block(line)
+        if block is None:
             continue
-        kind = "p"
-        for marker, name in MARKERS:
-            if line.startswith(marker):
-                kind, line = name, line[len(marker):].strip()
-                break
-        if kind == "title" and not title:
-            title = line
-        blocks.append(Block(kind, line))
+        if block.kind == "title" and not title:
+            title = block.text
+        blocks.append(block)
     return Section(title=title, blocks=blocks, lang=lang)
 
 
@@ -140,16 +246,22 @@ def render_section(figures: RectificationFigures, lang: str = "zh_CN",
                    override_dir: Path | None = None) -> Section:
     """Render the section's wording for `figures`."""
     lang = lang if lang in LANGUAGES else "zh_CN"
-    return parse(render_text(figures, lang, override_dir), lang)
+    return parse(_render_marked(figures, lang, override_dir), lang)
 
 
 # --- outputs ------------------------------------------------------------------------------------
 
 
 def build_markdown(section: Section) -> str:
-    """Markdown: headings marked, one blank line between blocks."""
+    """Markdown: headings marked, one blank line between blocks, printed values escaped."""
     prefix = {"title": "# ", "h1": "## ", "h2": "### ", "p": ""}
-    return "\n\n".join(prefix[b.kind] + b.text for b in section.blocks) + "\n"
+
+    def markdown(b: Block) -> str:
+        if b.markdown is not None:
+            return b.markdown
+        return markdown_escape(b.text) if b.kind != "p" else _escape_block_start(markdown_escape(b.text))
+
+    return "\n\n".join(prefix[b.kind] + markdown(b) for b in section.blocks) + "\n"
 
 
 def build_text(section: Section) -> str:

@@ -84,7 +84,8 @@ def download_markdown():
         return _error_page(form)
     figures, section, lang = report
     data = wording.build_markdown(section).encode("utf-8")
-    return send_file(BytesIO(data), mimetype="text/markdown; charset=utf-8", as_attachment=True,
+    # Werkzeug adds "; charset=utf-8" to every text/* type itself: naming it here gave two.
+    return send_file(BytesIO(data), mimetype="text/markdown", as_attachment=True,
                      download_name=wording.filename(figures, lang, "md"))
 
 

@@ -14,7 +14,6 @@ from flask import (
     render_template,
     request,
     send_file,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -22,7 +21,6 @@ from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
 
 from tracker import refdata, scope
-from tracker.api import export
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import db
@@ -30,7 +28,7 @@ from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
-from tracker.tasks import evidence, queries, services
+from tracker.tasks import evidence, export, queries, services
 from tracker.tasks.forms import (
     DeadlineForm,
     DecideForm,
@@ -182,12 +180,13 @@ def export_csv():
     """The rectification list as CSV with the list's filters and sort, streamed (UTF-8 with BOM for Excel)."""
     filters = queries.TaskFilters.from_args(request.args)
     sort = queries.parse_sort(request.args.get("sort"))
-    stmt = queries.task_query(current_user, clock(), filters, sort).execution_options(yield_per=export.CHUNK)
+    stmt = export.statement(current_user, clock(), filters, sort)
     today = clock().today()
     name = f"{_('Rectification list')}_{today.isoformat()}.csv"
     disposition = (f"attachment; filename=\"rectification-list-{today.isoformat()}.csv\"; "
                    f"filename*=UTF-8''{quote(name)}")
-    body = stream_with_context(export.task_csv(db.session.scalars(stmt), today))
+    # Written after this view returns: nothing of the request (session, user, locale) is used then.
+    body = export.stream(db.engine, stmt, export.Labels.current(), today)
     return Response(body, mimetype="text/csv", headers={"Content-Disposition": disposition})
 
 
