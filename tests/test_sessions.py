@@ -339,6 +339,39 @@ def test_logout_ends_raw_cookies_replayed_against_a_real_server(live_server, org
                              .join(User).where(User.username == "staff_a")) == 0
 
 
+@pytest.mark.browser
+def test_log_out_everywhere_else_in_real_browsers(browser, live_server, org):
+    """Two Chromium profiles log in as the same user; the first ends the second from its profile
+    page (a CSRF form with a confirmation), and the second finds itself at the login page."""
+    from browser_support import shot
+
+    contexts = [browser.new_context(locale=locale) for locale in ("zh-CN", "en-US")]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for page in pages:
+            page.set_default_timeout(15000)
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.goto(f"{live_server.url}/login")
+            page.fill("input[name=username]", "staff_a")
+            page.fill("input[name=password]", PASSWORD)
+            page.check("input[name=remember]")
+            page.click("#login-submit")
+            page.wait_for_url(re.compile(r".*/$"))
+        mine, other = pages
+        mine.goto(f"{live_server.url}/profile#logins")
+        assert mine.locator("#logins tr[data-login]").count() == 2
+        assert mine.locator("#logins [data-this-browser]").count() == 1
+        shot(mine, "sessions-profile-logins")
+        mine.click("#end-other-logins")
+        mine.wait_for_url(re.compile(r".*/profile#logins$"))
+        assert mine.locator("#logins tr[data-login]").count() == 1
+        other.goto(f"{live_server.url}/profile")
+        assert re.search(r"/login\?next=", other.url), other.url
+    finally:
+        for context in contexts:
+            context.close()
+
+
 @pytest.mark.parametrize("remember", [False, True])
 def test_every_login_is_recorded_with_its_address_and_browser(app, org, remember):
     log_in(app, org.staff_a, remember=remember, user_agent=FIREFOX)

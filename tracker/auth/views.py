@@ -129,10 +129,11 @@ def _profile_page(status: int = 200, **forms):
     forms.setdefault("password", PasswordForm(prefix="pw"))
     forms.setdefault("token_form", TokenForm(prefix="token", formdata=None))
     forms.setdefault("new_token", None)
-    logins = [(login, agents.describe(login.user_agent))
-              for login in auth.active_logins(current_user.id, utcnow())]
-    return render_template("auth/profile.html", tokens=tokens.user_tokens(current_user), logins=logins,
-                           this_login=g.get("login_session_id"), **forms), status
+    this_login = g.get("login_session_id")
+    logins = sorted(auth.active_logins(current_user.id, utcnow()), key=lambda login: login.id != this_login)
+    return render_template("auth/profile.html", tokens=tokens.user_tokens(current_user),
+                           logins=[(login, agents.describe(login.user_agent)) for login in logins],
+                           this_login=this_login, **forms), status
 
 
 @bp.route("/profile/logins/end-others", methods=["POST"])
