@@ -108,6 +108,9 @@ def test_a_password_change_ends_the_other_browsers_but_not_this_one(app, org):
     assert mine.get("/profile").status_code == 200  # the browser that changed it stays logged in
     other_page = other.get("/profile")
     assert other_page.status_code == 302 and "/login" in other_page.headers["Location"]
+    assert other.get_cookie("remember_token") is None  # the dead cookie is deleted, not kept
+    with other.session_transaction() as session:
+        assert "_user_id" not in session
     assert_ended(app, other_saved, CHROME)
     assert_working(app, mine_saved, FIREFOX)
     assert len(logins_of(org.staff_a)) == 1
@@ -153,6 +156,10 @@ def test_cookies_from_before_the_upgrade_carrying_a_plain_user_id_are_refused(ap
     session["_user_id"] = str(org.staff_a.id)  # what Flask-Login stored before the upgrade
     assert not opens_profile(app, session=serializer.dumps(session))
     assert not opens_profile(app, remember_token=encode_cookie(str(org.staff_a.id)))
+    stale = browser(app)
+    stale.set_cookie("remember_token", encode_cookie(str(org.staff_a.id)))
+    assert stale.get("/profile").status_code == 302
+    assert stale.get_cookie("remember_token") is None  # deleted at its first refusal
 
 
 def test_a_login_key_of_another_user_opens_nothing(app, org):

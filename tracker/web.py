@@ -8,9 +8,21 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Flask, flash, g, has_request_context, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import format_date, format_datetime
 from flask_login import current_user, user_loaded_from_cookie
+from flask_login.utils import decode_cookie
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy.orm import joinedload
@@ -152,21 +164,30 @@ def _user_statement() -> sa.Select:
 def load_user(login_id: str):
     """The user of a recorded, unexpired login of an active user, else None (log in again)."""
     g.pop("login_session_id", None)
-    parsed = logins.parse_login_id(login_id)
-    if parsed is None:
-        return None
-    row = db.session.execute(_user_statement(), {"user_id": parsed[0], "key_hash": parsed[1]}).first()
-    if row is None or not row[0].active:
-        return None
-    user, stamp, unread, login, remember, created_at, last_seen_at = row
+    parsed, row = logins.parse_login_id(login_id), None
+    if parsed is not None:  # not a plain user id from before logins were recorded
+        row = db.session.execute(_user_statement(), {"user_id": parsed[0], "key_hash": parsed[1]}).first()
     now = utcnow()
-    if logins.is_expired(remember, created_at, last_seen_at, now):
+    if row is None or not row[0].active or logins.is_expired(*row[4:7], now):
+        _forget_login(login_id)
         return None
+    user, stamp, unread, login, _, _, last_seen_at = row
     g.login_session_id = login
     if logins.touch_due(last_seen_at, now):
         g.login_seen_due = login
     g.reference_stamp, g.unread_notifications = stamp, unread
     return user
+
+
+def _forget_login(login_id: str) -> None:
+    """Drop an ended login from the session and have the browser delete its remember cookie, so
+    that later requests do not look it up again."""
+    if session.get("_user_id") == login_id:
+        session.pop("_user_id")
+        session.pop("_fresh", None)
+    cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if cookie and decode_cookie(cookie) == login_id:
+        session["_remember"] = "clear"  # Flask-Login deletes the cookie after the request
 
 
 def _note_login_seen(response):
