@@ -86,7 +86,7 @@ with app.app_context():
     clock = current_clock()
     unit = org.save_unit(None, clock, code="FT", name="故障测试单位", parent=None)
     boss = org.save_user(None, clock, username="ft_boss", name="测试负责人", role=Role.MANAGER, unit=unit,
-                         password="password123", email=None)
+                         password="password123", email=None, password_policy=False)
     source = Source(name="故障测试", kind=SourceKind.SELF_INSPECTION, unit_id=unit.id, held_on=clock.today())
     db.session.add(source)
     db.session.flush()
@@ -95,7 +95,8 @@ with app.app_context():
                                       source=source, unit=unit, lead_unit=unit, found_on=clock.today())
     for n in range(%(users)d):
         user = org.save_user(None, clock, username=f"ft{n:04d}", name=f"测试{n}", role=Role.STAFF, unit=unit,
-                             password="password123", email=f"ft{n:04d}@example.org")
+                             password="password123", email=f"ft{n:04d}@example.org",
+                             password_policy=False)
         tasks.create_task(problem, boss, clock, measure=f"整改措施{n}", owner=user, unit=unit,
                           deadline=clock.today() + timedelta(days=60), type=TaskType.DEADLINE)
     # Only the digest is under test: the assignment notices are set aside.

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import TODAY
+from conftest import PASSWORD, TODAY
 
 from tracker.api import openapi, schemas, tokens
 from tracker.api.models import ApiToken
@@ -237,7 +237,7 @@ def test_admin_creates_units_and_users_others_get_403(org, api):
     assert_error(admin.post("/units", {"code": "D", "name": "x", "parent_id": 999999}), 422,
                  field="parent_id")
     r = admin.post("/users", {"username": "newbie", "name": "新人", "role": "staff", "unit_id": unit["id"],
-                              "password": "password123", "email": "n@example.org"})
+                              "password": PASSWORD, "email": "n@example.org"})
     assert r.status_code == 201, r.get_json()
     assert set(r.get_json()) == {"id", "username", "name", "email", "role", "unit_id", "language", "active"}
     assert "password" not in r.get_data(as_text=True)
@@ -443,7 +443,7 @@ def test_full_loop_through_the_api(app, runner, client, clock):
     from tracker.org import services as org_services
 
     org_services.save_user(None, clock, username="root", name="管理员", role="admin", unit=None,
-                           password="password123")
+                           password=PASSWORD)
     db.session.commit()
     admin = Api(client, runner.invoke(args=["create-token", "root"]).output.strip())
     top = admin.post("/units", {"code": "JU", "name": "某局党委"}).get_json()
@@ -451,7 +451,7 @@ def test_full_loop_through_the_api(app, runner, client, clock):
     people = {}
     for username, role in (("boss", "manager"), ("boss2", "manager"), ("worker", "staff")):
         r = admin.post("/users", {"username": username, "name": username, "role": role,
-                                  "unit_id": branch["id"], "password": "password123"})
+                                  "unit_id": branch["id"], "password": PASSWORD})
         assert r.status_code == 201, r.get_json()
         people[username] = Api(client, runner.invoke(args=["create-token", username]).output.strip())
     boss, boss2, worker = people["boss"], people["boss2"], people["worker"]
@@ -648,7 +648,7 @@ def test_rate_limits_answer_429_json_on_the_api(limited_app):
 
     clock = Clock.parse("2026-06-15T10:00:00")
     user = org_services.save_user(None, clock, username="admin", name="A", role="admin", unit=None,
-                                  password="password123")
+                                  password=PASSWORD)
     _, raw = tokens.create_token(user, clock, name="t")
     db.session.commit()
     client = limited_app.test_client()

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from conftest import TODAY
+from conftest import PASSWORD, TODAY
 from flask_babel import force_locale
 
 from tracker.audit.models import AuditEvent
@@ -572,7 +572,7 @@ def test_a_token_from_another_session_is_not_found(org, login_as, app):
     upload(client, workbook(GOOD))
     token = next((Path(app.instance_path) / "imports").glob("*.xlsx")).stem
     other = app.test_client()
-    other.post("/login", data={"username": "admin", "password": "password123"})
+    other.post("/login", data={"username": "admin", "password": PASSWORD})
     assert other.post(f"/ledger/import/{token}").status_code == 404
     assert client.post(f"/ledger/import/{token}/discard").status_code == 302
     assert client.post(f"/ledger/import/{token}").status_code == 404

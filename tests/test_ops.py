@@ -25,7 +25,23 @@ def _notification(user, status, created_at, n):
                                 created_at=created_at, next_attempt_at=created_at))
 
 
-def test_healthz_reports_database_scheduler_and_outbox_without_login(app, client, org, clock):
+HEALTH_TOKEN = "hc-" + "k3" * 20
+
+
+@pytest.fixture
+def health_token(app):
+    app.config["HEALTH_TOKEN"] = HEALTH_TOKEN
+    return {"Authorization": f"Bearer {HEALTH_TOKEN}"}
+
+
+def test_healthz_without_credentials_says_only_up(app, client, org):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_healthz_reports_database_scheduler_and_outbox_to_the_health_token(app, client, org, clock,
+                                                                          health_token):
     now = clock.now()
     _notification(org.staff_a, NotificationStatus.PENDING, now - timedelta(minutes=30), 1)
     _notification(org.staff_a, NotificationStatus.PENDING, now - timedelta(minutes=5), 2)
@@ -35,7 +51,7 @@ def test_healthz_reports_database_scheduler_and_outbox_without_login(app, client
     elector = LeaseElector(db.engine, ttl_seconds=60, holder="host-a:123")
     assert elector.tick(utcnow() - timedelta(seconds=12))
 
-    response = client.get("/healthz")
+    response = client.get("/healthz", headers=health_token)
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "ok" and body["version"]
@@ -46,32 +62,83 @@ def test_healthz_reports_database_scheduler_and_outbox_without_login(app, client
     assert scheduler["holder"] == "host-a:123" and scheduler["alive"] is True
     assert 11 <= scheduler["heartbeat_age_seconds"] < 60
     assert response.headers["Cache-Control"] == "no-store"
+    assert "database" in client.get(f"/healthz?token={HEALTH_TOKEN}").get_json()
 
 
-def test_healthz_says_when_the_scheduler_is_gone(app, client, org):
+@pytest.mark.parametrize("headers, query", [
+    ({"Authorization": "Bearer hc-wrong"}, ""),
+    ({}, "?token=hc-wrong"),
+    ({"Authorization": f"Bearer {HEALTH_TOKEN}x"}, ""),
+    ({"Authorization": f"Basic {HEALTH_TOKEN}"}, ""),
+])
+def test_healthz_gives_no_details_for_a_wrong_token(app, client, org, health_token, headers, query):
+    response = client.get("/healthz" + query, headers=headers)
+    assert response.status_code == 200 and response.get_json() == {"status": "ok"}
+
+
+def test_healthz_token_unset_means_no_token_opens_the_details(app, client, org):
+    assert not app.config.get("HEALTH_TOKEN")
+    for query in ("?token=", "?token=None"):
+        assert client.get("/healthz" + query).get_json() == {"status": "ok"}
+    assert client.get("/healthz", headers={"Authorization": "Bearer "}).get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("who, detailed", [("admin", True), ("mgr_root", False), ("staff_a", False),
+                                           ("viewer_root", False)])
+def test_healthz_details_for_a_logged_in_admin_only(app, org, login_as, who, detailed):
+    body = login_as(org.users[who]).get("/healthz").get_json()
+    assert ("database" in body and "scheduler" in body and "outbox" in body) is detailed
+    assert body["status"] == "ok"
+
+
+@pytest.mark.parametrize("who, detailed", [("admin", True), ("mgr_root", False), ("staff_a", False)])
+def test_healthz_details_for_an_admins_api_token_only(app, client, org, clock, who, detailed):
+    from tracker.api import tokens
+
+    _, raw = tokens.create_token(org.users[who], clock, name="monitor")
+    db.session.commit()
+    body = client.get("/healthz", headers={"Authorization": f"Bearer {raw}"}).get_json()
+    assert ("database" in body) is detailed
+
+
+def test_healthz_says_when_the_scheduler_is_gone(app, client, org, health_token):
     LeaseElector(db.engine, ttl_seconds=60, holder="host-b:9").tick(utcnow() - timedelta(minutes=10))
-    scheduler = client.get("/healthz").get_json()["scheduler"]
+    scheduler = client.get("/healthz", headers=health_token).get_json()["scheduler"]
     assert scheduler["holder"] == "host-b:9" and scheduler["alive"] is False
     assert scheduler["heartbeat_age_seconds"] >= 600
 
 
-def test_healthz_is_cheap(app, client, org, queries):
+def test_healthz_is_cheap(app, client, org, queries, health_token):
     with queries() as seen:
         assert client.get("/healthz").status_code == 200
+    assert len(seen) == 1, seen  # up or down: one SELECT 1
+    with queries() as seen:
+        assert client.get("/healthz", headers=health_token).status_code == 200
     assert len(seen) <= 6, seen
+
+
+def test_the_health_token_in_a_query_string_stays_out_of_the_access_log(app, client, org, health_token,
+                                                                        log_lines):
+    lines = log_lines("json")
+    assert client.get(f"/healthz?token={HEALTH_TOKEN}&x=1").status_code == 200
+    logged = "\n".join(lines())
+    assert "/healthz" in logged and HEALTH_TOKEN not in logged
 
 
 def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     os.environ["TRACKER_INSTANCE_PATH"] = str(tmp_path / "instance")
     try:
-        app = create_app({"TESTING": True, "SECRET_KEY": "t",
+        app = create_app({"TESTING": True, "SECRET_KEY": "t", "HEALTH_TOKEN": HEALTH_TOKEN,
                           "DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.sqlite3'}"})
     finally:
         del os.environ["TRACKER_INSTANCE_PATH"]
-    response = app.test_client().get("/healthz")
+    client = app.test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 503 and response.get_json() == {"status": "down"}
+    response = client.get("/healthz", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
     assert response.status_code == 503
     body = response.get_json()
-    assert body["status"] == "error" and body["database"]["ok"] is False
+    assert body["status"] == "down" and body["database"]["ok"] is False
     assert "OperationalError" in body["error"]
 
 

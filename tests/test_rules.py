@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import TODAY
+from conftest import PASSWORD, TODAY
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -841,7 +841,7 @@ def test_admin_changes_are_audited(org, clock):
     since = last_event_id()
     org_services.save_unit(org.admin, clock, code="C", name="纪检组", parent=org.root)
     user = org_services.save_user(org.admin, clock, username="new", name="新人", role="staff", unit=org.b,
-                                  password="password123")
+                                  password=PASSWORD)
     org_services.save_user(org.admin, clock, username="new", name="新人", role="manager", unit=org.b,
                            user=user)
     problems.save_category(org.admin, clock, name="安全生产")

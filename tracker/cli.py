@@ -24,7 +24,8 @@ def _fail(exc: ServiceError) -> None:
 
 @click.command("create-user")
 @click.argument("username")
-@click.option("--password", required=True, help="Initial password (at least 8 characters).")
+@click.option("--password", required=True,
+              help="Initial password (at least 8 characters, not a common or guessable one).")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--unit", "unit_code", help="Code of the user's unit (not needed for an admin).")
 @click.option("--email", default=None)

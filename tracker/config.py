@@ -44,6 +44,13 @@ ENV_SETTINGS: dict[str, type] = {
     "RATELIMIT_STORAGE_URI": str,
     "RATELIMIT_ENABLED": bool,
     "PROXY_FIX_X_FOR": int,
+    "PASSWORD_MIN_SCORE": int,
+    "SESSION_IDLE_HOURS": int,
+    "REMEMBER_DAYS": int,
+    "SESSION_PROTECTION": str,
+    "HSTS_SECONDS": int,
+    "API_AUTH_FAIL_LIMIT": str,
+    "HEALTH_TOKEN": str,
 }
 
 DEFAULTS = {
@@ -73,6 +80,21 @@ DEFAULTS = {
     "LEDGER_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "LEDGER_IMPORT_MAX_ROWS": 20000,
     "PASSWORD_HASH_METHOD": "scrypt",
+    # zxcvbn's 0-4 scale: 3 means about 10^8 guesses or more (no common password, no name or unit).
+    "PASSWORD_MIN_SCORE": 3,
+    # A login without "remember me" ends after this long without a request; one with it after
+    # REMEMBER_DAYS (the remember cookie's lifetime). Logout and a new password end either at once.
+    "SESSION_IDLE_HOURS": 12,
+    "REMEMBER_DAYS": 30,
+    # Flask-Login: "strong" drops a session whose client address or browser changed.
+    "SESSION_PROTECTION": "strong",
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "HSTS_SECONDS": 365 * 24 * 3600,  # Strict-Transport-Security on answers served over TLS; 0: none
+    "API_AUTH_FAIL_LIMIT": "20/minute",  # failed bearer authentications per client address
+    "HEALTH_TOKEN": "",  # shows /healthz's details to monitors that send it
     # Evidence types people actually attach: scans, photos, office documents, archives.
     "UPLOAD_EXTENSIONS": {
         "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et", "ofd",

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from functools import cache, wraps
 from pathlib import Path
 from urllib.parse import urlencode
 
 import sqlalchemy as sa
-from flask import Flask, flash, g, has_request_context, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import format_date, format_datetime
-from flask_login import current_user
+from flask_login import current_user, user_loaded_from_cookie
+from flask_login.utils import decode_cookie
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy.orm import joinedload
@@ -19,11 +31,13 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from tracker import i18n, transactions, widgets
+from tracker import i18n, security, transactions, widgets
 from tracker import models as _models  # noqa: F401  (every table known to Alembic)
 from tracker import sqlite as tracker_sqlite
 from tracker.api import errors as api_errors
-from tracker.clock import current_clock
+from tracker.auth import services as logins
+from tracker.auth.models import LoginSession
+from tracker.clock import current_clock, utcnow
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ServiceError
 from tracker.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -60,10 +74,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.babel_locale, timezone_selector=i18n.select_timezone)
     i18n.install_jinja(app)
-    login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = _l("Please log in to see this page.")
-    login_manager.login_message_category = "warning"
+    _init_login(app)
     # Rate limits (login attempts, API calls) are off in tests unless a test turns them on.
     app.config.setdefault("RATELIMIT_ENABLED", not app.testing)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
@@ -101,17 +112,7 @@ def init_app(app: Flask) -> None:
         if names:
             evidence.discard(names)
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; frame-ancestors 'none'",
-        )
-        return response
+    app.after_request(security.add_headers)
 
     from sqlalchemy import event
     from sqlalchemy.orm import Session
@@ -121,26 +122,90 @@ def init_app(app: Flask) -> None:
         session.info.pop("written_files", None)
 
 
+def _init_login(app: Flask) -> None:
+    """Flask-Login over recorded logins (tracker.auth.services): the cookies carry a login's key,
+    cookies are flagged (tracker.security), and last_seen_at is written after the view."""
+    app.session_interface = security.SessionInterface()
+    # The remember cookie lives exactly as long as a remembered login's row (is_expired).
+    app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=app.config["REMEMBER_DAYS"])
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to see this page.")
+    login_manager.login_message_category = "warning"
+    login_manager.id_attribute = "get_login_id"  # "<user id>:<key>" of the login, not the user id
+
+    @user_loaded_from_cookie.connect_via(app)
+    def restored_from_cookie(sender, user):
+        # Flask-Login leaves the restored session without the client identifier that "strong"
+        # protection compares on the next request, which would then drop it and the cookie.
+        session["_id"] = login_manager._session_identifier_generator()
+
+    app.after_request(_note_login_seen)
+
+
 @cache
 def _user_statement() -> sa.Select:
-    """The user with their unit, and what every page's frame needs besides, in one round trip:
-    the reference stamp of the filter bars' pick lists and the unread count of the bell. Built
-    once: constructing it cost a tenth of a list page."""
+    """The user with their unit and their login (one recorded LoginSession, by its key), and what
+    every page's frame needs besides, in one round trip: the reference stamp of the filter bars'
+    pick lists and the unread count of the bell. Built once: constructing it cost a tenth of a
+    list page."""
     from tracker import refdata
     from tracker.org.models import User
     from tracker.reminders.services import unread_count_of
 
-    return (sa.select(User, refdata.stamp_subquery(), unread_count_of(User.id))
+    return (sa.select(User, refdata.stamp_subquery(), unread_count_of(User.id), LoginSession.id,
+                      LoginSession.remember, LoginSession.created_at, LoginSession.last_seen_at)
+            .join(LoginSession, sa.and_(LoginSession.user_id == User.id,
+                                        LoginSession.key_hash == sa.bindparam("key_hash")))
             .options(joinedload(User.unit)).where(User.id == sa.bindparam("user_id")))
 
 
 @login_manager.user_loader
-def load_user(user_id: str):
-    row = db.session.execute(_user_statement(), {"user_id": int(user_id)}).first()
-    if row is None or not row[0].active:  # deactivated while logged in: the session ends here
+def load_user(login_id: str):
+    """The user of a recorded, unexpired login of an active user, else None (log in again)."""
+    g.pop("login_session_id", None)
+    parsed, row = logins.parse_login_id(login_id), None
+    if parsed is not None:  # not a plain user id from before logins were recorded
+        row = db.session.execute(_user_statement(), {"user_id": parsed[0], "key_hash": parsed[1]}).first()
+    now = utcnow()
+    if row is None or not row[0].active or logins.is_expired(*row[4:7], now):
+        _forget_login(login_id)
         return None
-    g.reference_stamp, g.unread_notifications = row[1], row[2]
-    return row[0]
+    user, stamp, unread, login, _, _, last_seen_at = row
+    g.login_session_id = login
+    if logins.touch_due(last_seen_at, now):
+        g.login_seen_due = login
+    g.reference_stamp, g.unread_notifications = stamp, unread
+    return user
+
+
+def _forget_login(login_id: str) -> None:
+    """Drop an ended login from the session and have the browser delete its remember cookie, so
+    that later requests do not look it up again."""
+    if session.get("_user_id") == login_id:
+        session.pop("_user_id")
+        session.pop("_fresh", None)
+    cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if cookie and decode_cookie(cookie) == login_id:
+        session["_remember"] = "clear"  # Flask-Login deletes the cookie after the request
+
+
+def _note_login_seen(response):
+    """Write last_seen_at (at most every few minutes) once the view's work is done, in a transaction
+    of its own: never inside changes the view left uncommitted, nor under a streamed answer still
+    reading from the database (the next request does it then)."""
+    login = g.pop("login_seen_due", None)
+    if login is None or response.is_streamed:
+        return response
+    s = db.session()
+    if s.new or s.dirty or s.deleted or (s.in_transaction() and s.connection().info.get(transactions.WROTE)):
+        return response
+    try:
+        logins.touch(login, utcnow())
+        s.commit()
+    except sa.exc.SQLAlchemyError:  # a hint only: a busy database must not fail the answer
+        s.rollback()
+    return response
 
 
 def _register_error_handlers(app: Flask) -> None:

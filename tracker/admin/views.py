@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager
 
@@ -114,8 +114,10 @@ def _edit_user(user: User | None):
     form = UserForm(units=scoped_units(current_user), data=data, new=user is None)
     context = {"title": _("Edit user %(name)s", name=user.username) if user else _("New user"),
                "cancel": url_for("admin.users"),
-               "helps": {"password": _("Leave empty to keep the current password.") if user
-                         else _("At least %(n)s characters.", n=org.MIN_PASSWORD),
+               "helps": {"password": _("Leave empty to keep the current password. A new one logs the user "
+                                       "out everywhere.") if user
+                         else _("At least %(n)s characters, not a common password, not made of the "
+                                "person's name, username or unit.", n=org.MIN_PASSWORD),
                          "unit": _("Everyone but an administrator belongs to a unit.")}}
     if not form.validate_on_submit():
         return _show(form, context)
@@ -124,6 +126,7 @@ def _edit_user(user: User | None):
             current_user, clock(), username=form.username.data, name=form.name.data, email=form.email.data,
             role=form.role.data, unit=_unit(form.unit.data), language=form.language.data,
             active=form.active.data, password=form.password.data or None, user=user,
+            keep_login=g.get("login_session_id"),
         )
     except ValidationFailed as exc:
         return _refused(form, exc, context)
@@ -156,7 +159,8 @@ def user_active(user_id: int):
     user = db.get_or_404(User, user_id)
     active = request.form.get("active") == "1"
     org.save_user(current_user, clock(), username=user.username, name=user.name, email=user.email,
-                  role=user.role, unit=user.unit, language=user.language, active=active, user=user)
+                  role=user.role, unit=user.unit, language=user.language, active=active, user=user,
+                  keep_login=g.get("login_session_id"))
     db.session.commit()
     flash(_("%(name)s is reactivated.", name=user.name) if active
           else _("%(name)s is deactivated.", name=user.name), "success")

@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from tracker import scope
-from tracker.api import errors, schemas, tokens
+from tracker.api import auth, errors, schemas, tokens
 from tracker.api.errors import ApiError
 from tracker.enums import Role
 from tracker.errors import ServiceError
@@ -45,10 +45,11 @@ def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     g._login_user = login_manager.anonymous_user()  # what Flask-Login's current_user returns
-    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
-    user = tokens.authenticate(raw.strip(), clock()) if scheme.lower() == "bearer" else None
+    raw = auth.bearer_token()
+    user = tokens.authenticate(raw, clock()) if raw else None
     if user is None:
         db.session.rollback()
+        auth.failed_authentication()  # 429 once this address failed too often
         raise ApiError(401, "unauthorized", errors.HTTP_MESSAGES[401])
     if db.session.info.pop("api_token_touched", False):
         db.session.commit()  # last_used_at, written at most once a minute per token

@@ -104,7 +104,8 @@ USER_CREATE = {
     "username": TEXT(64, required=True), "name": TEXT(80, required=True), "email": TEXT(254, nullable=True),
     "role": ENUM(Role, required=True), "unit_id": ID(nullable=True, description="Required unless admin."),
     "language": F("enum", values=("zh_CN", "en")), "active": F("boolean"),
-    "password": TEXT(200, required=True, description="At least 8 characters."),
+    "password": TEXT(200, required=True, description="At least 8 characters; not a common password, nor one "
+                     "built from the username, name, e-mail, unit or this product's name."),
 }
 SOURCE_CREATE = {
     "name": TEXT(200, required=True), "kind": ENUM(SourceKind, required=True), "unit_id": ID(required=True),

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from tracker.api import tokens
 from tracker.api.forms import TokenForm
 from tracker.api.models import ApiToken
+from tracker.auth import agents
+from tracker.auth import services as auth
 from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm
+from tracker.clock import utcnow
 from tracker.errors import ServiceError, ValidationFailed
 from tracker.extensions import db, limiter
 from tracker.i18n import SUPPORTED
 from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
-from tracker.org.models import User
 from tracker.viewutils import clock, form_errors
 
 bp = Blueprint("auth", __name__)
@@ -37,19 +49,36 @@ def login():
         return redirect(url_for("tasks.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(sa.select(User).where(User.username == form.username.data.strip()))
-        if user is None or not user.check_password(form.password.data) or not user.active:
+        user = auth.authenticate(form.username.data, form.password.data)
+        if user is None:
             form.password.errors.append(_l("Wrong username or password."))
         else:
+            _restart_session()  # nothing set before the login (by whoever) carries over into it
+            user.login_id = auth.start_login(user, utcnow(), remember=form.remember.data,
+                                             address=request.remote_addr,
+                                             user_agent=request.user_agent.string)
+            db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
 
+def _restart_session() -> None:
+    """An empty session (new CSRF token too) that keeps only the language chosen."""
+    language = session.get("language")
+    session.clear()
+    if language:
+        session["language"] = language
+
+
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    logout_user()
+    """End this login: its session and remember cookies stop working, wherever they were copied."""
+    auth.end_login(g.get("login_session_id"))
+    db.session.commit()
+    _restart_session()
+    logout_user()  # after the restart: it asks for the remember cookie's removal in the session
     flash(_l("You have logged out."), "info")
     return redirect(url_for("auth.login"))
 
@@ -82,7 +111,8 @@ def profile():
     if request.method == "POST" and request.form.get("which") == "password" and password.validate_on_submit():
         try:
             org.change_password(current_user, clock(), current=password.current.data,
-                                new=password.new.data, confirm=password.confirm.data)
+                                new=password.new.data, confirm=password.confirm.data,
+                                keep_login=g.get("login_session_id"))
         except ValidationFailed as exc:
             db.session.rollback()
             form_errors(password, exc)
@@ -99,7 +129,22 @@ def _profile_page(status: int = 200, **forms):
     forms.setdefault("password", PasswordForm(prefix="pw"))
     forms.setdefault("token_form", TokenForm(prefix="token", formdata=None))
     forms.setdefault("new_token", None)
-    return render_template("auth/profile.html", tokens=tokens.user_tokens(current_user), **forms), status
+    this_login = g.get("login_session_id")
+    logins = sorted(auth.active_logins(current_user.id, utcnow()), key=lambda login: login.id != this_login)
+    return render_template("auth/profile.html", tokens=tokens.user_tokens(current_user),
+                           logins=[(login, agents.describe(login.user_agent)) for login in logins],
+                           this_login=this_login, **forms), status
+
+
+@bp.route("/profile/logins/end-others", methods=["POST"])
+@login_required
+def end_other_logins():
+    """Log out everywhere else: every other login of the user ends; this browser stays."""
+    ended = auth.end_other_logins(current_user, clock(), keep=g.get("login_session_id"))
+    db.session.commit()
+    flash(_l("You are logged out everywhere else.") if ended else _l("You were logged in nowhere else."),
+          "success")
+    return redirect(url_for("auth.profile") + "#logins")
 
 
 @bp.route("/profile/tokens", methods=["POST"])

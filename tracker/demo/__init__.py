@@ -140,6 +140,7 @@ class _Story:
             self.users[username] = org.save_user(
                 None, clock, username=username, name=name, role=role, unit=self.units[unit],
                 email=f"{username}@example.gov.cn", password=PASSWORD,
+                password_policy=False,  # the documented demo logins (demo1234) are weak on purpose
             )
         problems.seed_categories()
         existing = {c.name: c for c in db.session.scalars(sa.select(Category))}

@@ -78,6 +78,16 @@ def _outbox(conn) -> dict:
     }
 
 
+def database_answers() -> bool:
+    """Up or down, for anyone: one SELECT 1 on a connection of its own."""
+    try:
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1")).scalar()
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True
+
+
 def report() -> tuple[dict, bool]:
     """The health document and whether the database answered (the status code depends on it)."""
     body = {"status": "ok", "version": app_version(), "time": utcnow().isoformat(timespec="seconds")}
@@ -87,7 +97,7 @@ def report() -> tuple[dict, bool]:
             body["scheduler"] = _scheduler(conn)
             body["outbox"] = _outbox(conn)
     except sa.exc.SQLAlchemyError as exc:
-        body["status"] = "error"
+        body["status"] = "down"
         body.setdefault("database", {"ok": False, "backend": db.engine.dialect.name})
         body["database"]["ok"] = False
         body["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"

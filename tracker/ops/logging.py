@@ -23,6 +23,7 @@ from flask import Flask, g, has_request_context, request
 access_log = logging.getLogger("tracker.access")
 # A caller's id is echoed into headers and logs: keep it short and plain.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_TOKEN_ARG = re.compile(r"([?&]token=)[^&]*")
 CONTEXT_FIELDS = ("request_id", "method", "path", "user_id")
 ACCESS_FIELDS = ("status", "duration_ms")
 
@@ -121,12 +122,17 @@ def _begin_request() -> None:
     g.request_started = time.perf_counter()
 
 
+def _logged_path() -> str:
+    """The path and query, with the value of a `token` argument (/healthz?token=…) masked."""
+    return _TOKEN_ARG.sub(r"\1***", request.full_path.rstrip("?"))
+
+
 def _log_request(response):
     started = g.get("request_started")
     duration = round((time.perf_counter() - started) * 1000, 1) if started is not None else None
     if g.get("request_id"):
         response.headers["X-Request-ID"] = g.request_id
-    access_log.info("%s %s %s", request.method, request.full_path.rstrip("?"), response.status_code,
+    access_log.info("%s %s %s", request.method, _logged_path(), response.status_code,
                     extra={"status": response.status_code, "duration_ms": duration})
     return response
 

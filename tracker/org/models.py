@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
+from functools import cache
 from typing import Optional
 
 import sqlalchemy as sa
@@ -22,6 +24,23 @@ def child_path(parent_path: str | None, unit_id: int) -> str:
     Ids are zero-padded so that sorting by path gives the tree with siblings in id order: with
     plain ids "/1/10/" sorted before "/1/9/"."""
     return f"{parent_path or '/'}{unit_id:010d}/"
+
+
+def _hash_method() -> str:
+    # Tests configure a cheap method; production keeps werkzeug's default (scrypt).
+    return current_app.config.get("PASSWORD_HASH_METHOD") or "scrypt"
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
+
+
+def verify_no_password(password: str) -> bool:
+    """Spend what checking a real user's password costs (one hash of the configured method) and
+    fail: a login with an unknown username must take as long as one with a wrong password."""
+    check_password_hash(_dummy_hash(_hash_method()), password or "")
+    return False
 
 
 class Unit(db.Model):
@@ -77,10 +96,15 @@ class User(UserMixin, db.Model):
         sa.CheckConstraint("language IN ('zh_CN', 'en')", name="language"),
     )
 
+    # What the cookies of the login being started carry (tracker.auth.services.start_login);
+    # Flask-Login reads it through get_login_id (its id_attribute) in login_user, and only there.
+    login_id = None
+
     def set_password(self, password: str) -> None:
-        # Tests configure a cheap method; production keeps werkzeug's default (scrypt).
-        method = current_app.config.get("PASSWORD_HASH_METHOD") or "scrypt"
-        self.password_hash = generate_password_hash(password, method=method)
+        self.password_hash = generate_password_hash(password, method=_hash_method())
+
+    def get_login_id(self) -> str | None:
+        return self.login_id
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

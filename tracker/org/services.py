@@ -7,18 +7,20 @@ import re
 import sqlalchemy as sa
 
 from tracker.audit import services as audit
+from tracker.auth import services as logins
 from tracker.clock import Clock
 from tracker.enums import Role
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
+from tracker.org import passwords
 from tracker.org.models import Unit, User, child_path
 from tracker.problems.models import Problem, Source, problem_cooperating_units
 from tracker.tasks.models import Task
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = passwords.MIN_LENGTH
 
 
 def _require_admin(actor: User | None) -> None:
@@ -106,10 +108,20 @@ def delete_unit(actor: User | None, clock: Clock, unit: Unit) -> None:
     db.session.flush()
 
 
+def _password_refused(password: str, username: str, name: str, email: str | None, unit: Unit | None):
+    """The policy's message for `password` of this person, or None (tracker.org.passwords)."""
+    return passwords.problem(password, passwords.context_words(
+        username, name, email, unit.code if unit else None, unit.name if unit else None))
+
+
 def save_user(actor: User | None, clock: Clock, *, username: str, name: str, role: Role | str,
               unit: Unit | None, email: str | None = None, language: str = "zh_CN",
-              active: bool = True, password: str | None = None, user: User | None = None) -> User:
-    """Create or edit a user; a new user needs a password, an admin needs no unit."""
+              active: bool = True, password: str | None = None, user: User | None = None,
+              password_policy: bool = True, keep_login: int | None = None) -> User:
+    """Create or edit a user; a new user needs a password, an admin needs no unit.
+
+    A new password or a deactivation ends every login of the user (but `keep_login`, the acting
+    admin's own). `password_policy=False` is for the demo and bench seeders' documented passwords."""
     _require_admin(actor)
     errors: dict = {}
     username, name = (username or "").strip(), (name or "").strip()
@@ -137,13 +149,16 @@ def save_user(actor: User | None, clock: Clock, *, username: str, name: str, rol
         errors["email"] = [_l("Not a valid email address.")]
     if user is None and not password:
         errors["password"] = [_l("A new user needs a password.")]
-    if password and len(password) < MIN_PASSWORD:
-        errors["password"] = [_l("At least %(n)s characters.", n=MIN_PASSWORD)]
+    refused = password and password_policy and _password_refused(password, username, name, email, unit)
+    if refused:
+        errors["password"] = [refused]
     if user is not None and actor is not None and user.id == actor.id and (not active or role != Role.ADMIN):
         errors["role"] = [_l("You cannot demote or deactivate yourself.")]
     _fail(errors)
     fields = ("username", "name", "email", "role", "unit_id", "language", "active")
     before = audit.snapshot(user, fields) if user else {}
+    if before and (password or (before["active"] and not active)):
+        logins.end_logins(user.id, keep=keep_login)
     if user is None:
         user = User(created_at=clock.now())
         db.session.add(user)
@@ -160,17 +175,21 @@ def save_user(actor: User | None, clock: Clock, *, username: str, name: str, rol
     return user
 
 
-def change_password(user: User, clock: Clock, *, current: str, new: str, confirm: str) -> None:
-    """A user changes their own password."""
+def change_password(user: User, clock: Clock, *, current: str, new: str, confirm: str,
+                    keep_login: int | None = None) -> None:
+    """A user changes their own password; every other login of theirs ends (`keep_login`, the
+    browser they changed it in, stays)."""
     errors: dict = {}
     if not user.check_password(current or ""):
         errors["current"] = [_l("The current password is wrong.")]
-    if len(new or "") < MIN_PASSWORD:
-        errors["new"] = [_l("At least %(n)s characters.", n=MIN_PASSWORD)]
+    refused = _password_refused(new or "", user.username, user.name, user.email, user.unit)
+    if refused:
+        errors["new"] = [refused]
     elif new != confirm:
         errors["confirm"] = [_l("The two passwords differ.")]
     _fail(errors)
     user.set_password(new)
+    logins.end_logins(user.id, keep=keep_login)
     db.session.flush()
     audit.record(user, clock, "user.password", user, after={"password": "changed"})
 
