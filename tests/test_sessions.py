@@ -388,7 +388,7 @@ def test_every_login_is_recorded_with_its_address_and_browser(app, org, remember
 
 
 def test_a_streamed_export_is_not_cut_by_writing_last_seen(app, org, make, monkeypatch):
-    from tracker.api import export
+    from tracker.tasks import export
 
     monkeypatch.setattr(export, "CHUNK", 2)  # several fetches from the export's open cursor
     for _ in range(5):
