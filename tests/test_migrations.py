@@ -107,3 +107,35 @@ def test_upgrade_is_idempotent(empty_database, tmp_path, keep_logging):
         assert count == len(DEFAULT_CATEGORIES)
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", BACKENDS, indirect=True)
+def test_0008_allows_the_transition_notices_and_keeps_refusing_unknown_kinds(empty_database, tmp_path,
+                                                                               keep_logging):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0007")
+        db.session.execute(sa.text(
+            "INSERT INTO users (username, name, password_hash, role, language, active, weekly_digest, "
+            "created_at) VALUES ('a', 'A', 'x', 'admin', 'en', true, true, CURRENT_TIMESTAMP)"))
+        db.session.commit()
+        flask_migrate.upgrade()
+        assert db.session.scalar(sa.text("SELECT notify_transitions FROM users")) in (True, 1)
+        insert = ("INSERT INTO notifications (user_id, kind, channel, dedupe_key, subject, body_text, "
+                  "body_html, status, attempts, next_attempt_at, created_at) VALUES "
+                  "((SELECT id FROM users), :kind, 'email', :key, 's', 't', 'h', 'pending', 0, "
+                  "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+        for kind in ("submitted", "rejected", "verified", "digest"):
+            db.session.execute(sa.text(insert), {"kind": kind, "key": kind})
+        db.session.commit()
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(sa.text(insert), {"kind": "nonsense", "key": "x"})
+        db.session.rollback()
+        # The attempts CHECK survived SQLite's copy of the table.
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(sa.text("UPDATE notifications SET attempts = -1"))
+        db.session.rollback()
+        flask_migrate.downgrade(revision="0007")
+        assert db.session.scalar(sa.text("SELECT count(*) FROM notifications")) == 1
+        db.session.remove()
+        db.engine.dispose()

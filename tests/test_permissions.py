@@ -27,6 +27,7 @@ from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.problems import services as problems
 from tracker.problems.services import seed_categories
+from tracker.tasks import rules
 from tracker.tasks import services as tasks
 from tracker.tasks.models import Task
 
@@ -46,7 +47,7 @@ TASK_ACTIONS = ("read", "progress", "submit", "verify", "reject", "cancel", "rea
                 "request_extension", "decide_extension")
 PROBLEM_ACTIONS = ("create_problem", "edit_problem", "create_task")
 STAFF_WRITES_OWN = ("progress", "submit", "request_extension")
-# The name each action has in tasks.available_actions (what the task page offers).
+# The name each action has in the state table (tasks.rules; what the task page offers).
 OFFERED_AS = {"progress": "progress", "submit": "submit", "verify": "verify", "reject": "reject",
               "cancel": "cancel", "reassign": "reassign", "change_deadline": "deadline",
               "request_extension": "extend", "decide_extension": "decide_extension"}
@@ -224,7 +225,7 @@ def test_permission_matrix(w, role, action, relation, allowed):
         task.pending = tasks.request_extension(task, task.owner, CLOCK,
                                                new_deadline=DEADLINE + timedelta(days=9), reason="需延期")
     if action in OFFERED_AS:
-        offered = OFFERED_AS[action] in tasks.available_actions(task, actor)
+        offered = OFFERED_AS[action] in rules.available(task, actor)
         assert offered is allowed, "the task page offers what the service refuses, or hides what it allows"
     assert _outcome(lambda: _act_on_task(w, action, actor, task)) is allowed
 

@@ -22,6 +22,7 @@ from tracker.errors import InvalidTransition, PermissionDenied, StaleVersion, Va
 from tracker.extensions import db
 from tracker.org import services as org_services
 from tracker.problems import services as problems
+from tracker.tasks import rules
 from tracker.tasks import services as tasks
 from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Evidence, Extension, Progress, Task
@@ -290,8 +291,8 @@ def test_nobody_verifies_their_own_submission(task_at, org, clock):
     task = task_at(S.IN_PROGRESS)
     tasks.submit(task, org.mgr_a, clock, result="由支部书记代为提交")
     db.session.commit()
-    assert "verify" not in tasks.available_actions(task, org.mgr_a)
-    assert "verify" in tasks.available_actions(task, org.mgr_a_2)
+    assert "verify" not in rules.available(task, org.mgr_a)
+    assert "verify" in rules.available(task, org.mgr_a_2)
     assert_refused(PermissionDenied, lambda: tasks.verify(task, org.mgr_a, clock), task)
     tasks.verify(task, org.mgr_a_2, clock)
     assert task.state == S.CLOSED
@@ -308,7 +309,7 @@ def test_self_verify_when_configured(app, task_at, org, clock):
     app.config["ALLOW_SELF_VERIFY"] = True
     task = task_at(S.IN_PROGRESS)
     tasks.submit(task, org.mgr_a, clock, result="完成")
-    assert "verify" in tasks.available_actions(task, org.mgr_a)
+    assert "verify" in rules.available(task, org.mgr_a)
     tasks.verify(task, org.mgr_a, clock)
     assert task.state == S.CLOSED
 
@@ -528,7 +529,7 @@ def test_one_pending_extension_at_a_time(task_at, org, clock):
 
 def test_ongoing_tasks_cannot_be_extended(task_at, org, clock):
     task = task_at(type=TaskType.ONGOING, deadline=None)
-    assert "extend" not in tasks.available_actions(task, org.staff_a)
+    assert "extend" not in rules.available(task, org.staff_a)
     assert_refused(InvalidTransition, lambda: tasks.request_extension(
         task, org.staff_a, clock, new_deadline=DEADLINE, reason="x"), task)
 
@@ -751,7 +752,10 @@ def _audit_cases():
         tasks.submit(t, o.staff_a, c, result="成效")
         tasks.verify(t, o.mgr_a, c, comment="属实")
         return o.mgr_a, [("task.submit", None, None),
-                         ("task.verify", {"state": "submitted"}, {"state": "closed"})]
+                         ("task.verify", {"state": "submitted"}, {"state": "closed"}),
+                         # its only measure closed: the problem's derived state changed with it
+                         ("problem.state", {"state": "open", "closed_on": None},
+                          {"state": "closed", "closed_on": TODAY.isoformat()})]
 
     def reject(t, o, c):
         tasks.submit(t, o.staff_a, c, result="成效")
@@ -761,7 +765,8 @@ def _audit_cases():
 
     def cancel(t, o, c):
         tasks.cancel(t, o.mgr_a, c, comment="重复")
-        return o.mgr_a, [("task.cancel", {"state": "assigned"}, {"state": "cancelled"})]
+        return o.mgr_a, [("task.cancel", {"state": "assigned"}, {"state": "cancelled"}),
+                         ("problem.state", {"state": "open"}, {"state": "cancelled"})]
 
     def reassign(t, o, c):
         tasks.reassign_task(t, o.mgr_a, c, owner=o.staff_a1, unit=o.a1, expected_version=t.version)

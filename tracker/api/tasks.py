@@ -19,12 +19,11 @@ from tracker.api.base import (
     task_or_404,
 )
 from tracker.enums import TaskType
-from tracker.errors import PermissionDenied
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
-from tracker.tasks import queries, services
+from tracker.tasks import queries, rules, services
 from tracker.tasks.models import Extension, Task
 from tracker.viewutils import clock
 
@@ -103,8 +102,7 @@ def update_task(task_id: int):
     task = task_or_404(task_id)
     data = schemas.json_body(schemas.TASK_UPDATE)
     aliases(TASK_ALIASES)
-    if not scope.can_manage_task(actor(), task):
-        raise PermissionDenied(_l("Only a manager of this measure's unit may do this."))
+    rules.require(task, actor(), "edit")
     services.check_version(task, data["version"])  # once, before any change: a stale copy changes nothing
     _edit(task, data)
     db.session.commit()

@@ -28,6 +28,11 @@ def snapshot(obj: Any, fields: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return {name: _plain(getattr(obj, name)) for name in fields}
 
 
+def snapshot_values(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON-safe form of values not read from an object."""
+    return {name: _plain(value) for name, value in values.items()}
+
+
 def changed(before: dict, after: dict) -> tuple[dict, dict]:
     """Only the keys whose values differ, so the record shows what changed."""
     keys = [k for k in after if before.get(k) != after.get(k)]

@@ -20,3 +20,6 @@ class PasswordForm(FlaskForm):
 class PreferencesForm(FlaskForm):
     language = SelectField(_l("Language"), choices=[("zh_CN", "中文"), ("en", "English")])
     weekly_digest = BooleanField(_l("Send me the weekly digest email"))
+    notify_transitions = BooleanField(
+        _l("Email me when a measure is submitted to me, returned to me or closed out"),
+        description=_l("Turned off, these notices are still listed under Notifications."))

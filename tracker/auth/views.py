@@ -98,12 +98,13 @@ def set_language(code: str):
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():
-    """Language, weekly digest choice and password."""
+    """Language, which emails to get, and password."""
     prefs = PreferencesForm(prefix="prefs", obj=current_user)
     password = PasswordForm(prefix="pw")
     if request.method == "POST" and request.form.get("which") == "prefs" and prefs.validate_on_submit():
         org.set_preferences(current_user, clock(), language=prefs.language.data,
-                            weekly_digest=prefs.weekly_digest.data)
+                            weekly_digest=prefs.weekly_digest.data,
+                            notify_transitions=prefs.notify_transitions.data)
         db.session.commit()
         session["language"] = current_user.language
         flash(_l("Your preferences are saved."), "success")

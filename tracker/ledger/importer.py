@@ -114,7 +114,8 @@ def _create_problem(draft: ProblemDraft, sources: dict, report: ImportReport, ac
     draft.created_number = problem.number
     for measure in draft.measures:
         try:
-            task_services.create_task(problem, actor, clock, allow_past_deadline=True, **measure.data)
+            task_services.create_task(problem, actor, clock, allow_past_deadline=True, notify_owner=False,
+                                      **measure.data)
         except ServiceError as exc:
             _service_error(report, exc, measure.cells, measure.pos)
 

@@ -86,6 +86,8 @@ class User(UserMixin, db.Model):
     language: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
     active: Mapped[bool] = mapped_column(default=True)
     weekly_digest: Mapped[bool] = mapped_column(default=True)
+    # Email for the notices of a measure's transitions (submitted, returned, closed out); in-app always.
+    notify_transitions: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     unit: Mapped[Optional[Unit]] = relationship()

@@ -195,16 +195,20 @@ def change_password(user: User, clock: Clock, *, current: str, new: str, confirm
 
 
 def set_preferences(user: User, clock: Clock, *, language: str | None = None,
-                    weekly_digest: bool | None = None) -> None:
-    """A user's own choices: interface language and whether the weekly digest is sent."""
+                    weekly_digest: bool | None = None, notify_transitions: bool | None = None) -> None:
+    """A user's own choices: interface language, whether the weekly digest and the transition
+    notices are emailed."""
     if language is not None and language not in ("zh_CN", "en"):
         raise ValidationFailed(_l("Choose a language."), {"language": [_l("Choose a language.")]})
-    before = audit.snapshot(user, ("language", "weekly_digest"))
+    fields = ("language", "weekly_digest", "notify_transitions")
+    before = audit.snapshot(user, fields)
     if language is not None:
         user.language = language
     if weekly_digest is not None:
         user.weekly_digest = bool(weekly_digest)
+    if notify_transitions is not None:
+        user.notify_transitions = bool(notify_transitions)
     db.session.flush()
-    old, new = audit.changed(before, audit.snapshot(user, ("language", "weekly_digest")))
+    old, new = audit.changed(before, audit.snapshot(user, fields))
     if new:
         audit.record(user, clock, "user.preferences", user, before=old, after=new)

@@ -49,6 +49,7 @@ FIELD_LABELS = {
     "source_id": _l("Source"), "unit_id": _l("Unit where found"), "found_on": _l("Date found"),
     "responsible_leader_id": _l("Responsible leader"), "lead_unit_id": _l("Lead unit"),
     "responsible_person_id": _l("Responsible person"), "cooperating_unit_ids": _l("Cooperating units"),
+    "state": _l("Problem state"), "closed_on": _l("Closed on"),
 }
 
 

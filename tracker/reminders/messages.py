@@ -69,6 +69,12 @@ def _subject(kind: NotificationKind, ctx: dict) -> str:
                        owner=item.owner, days=item.days_overdue, measure=item.short)
     elif kind == NotificationKind.ONGOING:
         text = gettext("Monthly progress report due: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.SUBMITTED:
+        text = gettext("Awaiting your verification: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.REJECTED:
+        text = gettext("Returned for more work: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.VERIFIED:
+        text = gettext("Closed out: %(measure)s", measure=item.short)
     else:
         text = gettext("Weekly rectification digest (%(week)s)", week=ctx["week"])
     return f"[{gettext('Rectification Tracker')}] {text}"[:255]

@@ -22,6 +22,9 @@ class NotificationKind(LabelledEnum):
     ESCALATION = "escalation"
     ONGOING = "ongoing"
     DIGEST = "digest"
+    SUBMITTED = "submitted"
+    REJECTED = "rejected"
+    VERIFIED = "verified"
 
     @classmethod
     def _labels(cls):
@@ -32,6 +35,9 @@ class NotificationKind(LabelledEnum):
             cls.ESCALATION: _l("Escalation"),
             cls.ONGOING: _l("Progress reminder"),
             cls.DIGEST: _l("Weekly digest"),
+            cls.SUBMITTED: _l("Awaiting your verification"),
+            cls.REJECTED: _l("Returned for more work"),
+            cls.VERIFIED: _l("Closed out"),
         }
 
 

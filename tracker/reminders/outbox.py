@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from tracker.clock import Clock, utcnow
-from tracker.enums import OPEN_STATES, OVERDUE_STATES
+from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
 from tracker.extensions import db
 from tracker.reminders.delivery import PermanentFailure, TemporaryFailure, backend_for_app
 from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
@@ -52,7 +52,15 @@ LIVE_STATES = {
     NotificationKind.OVERDUE: set(OVERDUE_STATES),
     NotificationKind.ESCALATION: set(OVERDUE_STATES),
     NotificationKind.ONGOING: set(OVERDUE_STATES),
+    # Notices of a transition: they hold while the measure is still where the transition left it.
+    NotificationKind.SUBMITTED: {TaskState.SUBMITTED},
+    NotificationKind.REJECTED: set(OVERDUE_STATES),
+    NotificationKind.VERIFIED: {TaskState.CLOSED},
 }
+TRANSITION_KINDS = {NotificationKind.SUBMITTED, NotificationKind.REJECTED, NotificationKind.VERIFIED}
+# Kinds about a deadline: a moved deadline makes them stale.
+DEADLINE_KINDS = {NotificationKind.DUE_SOON, NotificationKind.OVERDUE, NotificationKind.ESCALATION,
+                  NotificationKind.ONGOING}
 BATCH = 100
 
 
@@ -169,7 +177,7 @@ def stale_reason(n: Notification, task: Task | None) -> str | None:
         return f"measure is {task.state.value}"
     if n.kind in OWNER_KINDS and n.owner_id is not None and n.owner_id != task.owner_id:
         return "measure reassigned"
-    if n.kind != NotificationKind.ASSIGNED and n.deadline != task.deadline:
+    if n.kind in DEADLINE_KINDS and n.deadline != task.deadline:
         return "deadline changed"
     return None
 
@@ -209,6 +217,9 @@ def _deliver(batch, clock: Clock, backend, result: FlushResult) -> bool:
         elif not (n.user.email or "").strip():
             # Still shown in the app: the in-app list is a channel too.
             _mark(n, NotificationStatus.SENT, clock, note="in-app only (no email address)")
+            result.sent.append(n.id)
+        elif n.kind in TRANSITION_KINDS and not n.user.notify_transitions:
+            _mark(n, NotificationStatus.SENT, clock, note="in-app only (email turned off)")
             result.sent.append(n.id)
         else:
             outgoing.append(n)

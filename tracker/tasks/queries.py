@@ -12,14 +12,15 @@ from flask import current_app
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from tracker import scope
+from tracker.audit.models import AuditEvent
 from tracker.clock import Clock
 from tracker.enums import OPEN_STATES, Light, Role, TaskState, TaskType
 from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Problem, Source
-from tracker.tasks import services
-from tracker.tasks.models import Evidence, Extension, Task, TaskRules
+from tracker.tasks import rules
+from tracker.tasks.models import Evidence, Extension, Progress, Task, TaskRules
 
 OPEN = "open"  # the pseudo-state "assigned, in progress or submitted"
 MAX_ID = 2**31 - 1  # larger numbers cannot be ids (and would overflow an INTEGER on PostgreSQL)
@@ -366,7 +367,7 @@ def my_counters(actor: User, clock: Clock) -> dict[str, int]:
 
 def awaiting_verification(actor: User, limit: int):
     """Submitted tasks this manager may verify (oldest submission first) and their total."""
-    where = services.verifiable_clause(actor)
+    where = rules.clause(actor, "verify")
     total = db.session.scalar(sa.select(sa.func.count(Task.id)).where(where))
     rows = db.session.scalars(
         sa.select(Task).where(where)
@@ -378,7 +379,7 @@ def awaiting_verification(actor: User, limit: int):
 
 def pending_extensions(actor: User, limit: int):
     """Extension requests waiting for this manager's decision (oldest first) and their total."""
-    where = sa.and_(Task.state.in_(OPEN_STATES), services.decidable_clause(actor))
+    where = rules.decidable_clause(actor)
     base = sa.select(Extension).join(Task, Task.id == Extension.task_id).where(where)
     total = db.session.scalar(
         sa.select(sa.func.count(Extension.id)).join(Task, Task.id == Extension.task_id).where(where))
@@ -391,6 +392,43 @@ def pending_extensions(actor: User, limit: int):
 
 
 # --- the task page ------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineEntry:
+    at: object
+    event: AuditEvent
+    progress: Progress | None = None
+    extension: Extension | None = None
+
+
+def timeline(task: Task) -> list[TimelineEntry]:
+    """Every event of a task in time order, with its progress note or extension attached.
+
+    Three queries however long the history is.
+    """
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.task_id == task.id)
+        .options(selectinload(AuditEvent.actor)).order_by(AuditEvent.created_at, AuditEvent.id)
+    ).all()
+    progress = {p.id: p for p in db.session.scalars(
+        sa.select(Progress).where(Progress.task_id == task.id)
+        .options(selectinload(Progress.evidence), selectinload(Progress.author))
+    )}
+    extensions = {e.id: e for e in db.session.scalars(
+        sa.select(Extension).where(Extension.task_id == task.id)
+        .options(selectinload(Extension.requested_by), selectinload(Extension.decided_by))
+    )}
+    entries = []
+    for ev in events:
+        entry = TimelineEntry(at=ev.created_at, event=ev)
+        if ev.object_type == "progress":
+            entry.progress = progress.get(ev.object_id)
+        elif ev.object_type == "extensions":
+            entry.extension = extensions.get(ev.object_id)
+        entries.append(entry)
+    return entries
+
 
 
 def names_in_timeline(entries) -> tuple[dict[int, User], dict[int, Unit]]:

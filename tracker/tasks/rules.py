@@ -161,9 +161,15 @@ def require(task: Task, actor: User, action: str, *, check_condition: bool = Tru
         raise PermissionDenied(WHO_REFUSAL[rule.who])
     if task.state not in rule.states:
         raise _state_refusal(task, rule)
-    if check_condition and rule.when is not None and not rule.when.test(task, actor):
-        raise rule.when.refusal()
+    if check_condition:
+        require_condition(task, actor, rule)
     return rule
+
+
+def require_condition(task: Task, actor: User, rule: Rule) -> None:
+    """Raise the refusal of the rule's further condition when it does not hold."""
+    if rule.when is not None and not rule.when.test(task, actor):
+        raise rule.when.refusal()
 
 
 def allowed(task: Task, actor: User, action: str) -> bool:
@@ -183,4 +189,15 @@ def clause(actor: User, action: str):
     parts = [_who_clause(rule.who, actor), Task.state.in_(rule.states)]
     if rule.when is not None:
         parts.append(rule.when.clause(actor))
+    return sa.and_(*parts)
+
+
+def decidable_clause(actor: User):
+    """The requests `actor` may decide, over extension rows joined to their measure: pending, on a
+    measure in a state the table allows, managed, not the actor's own (unless ALLOW_SELF_VERIFY)."""
+    rule = RULES["decide_extension"]
+    parts = [Extension.state == ExtensionState.PENDING, _who_clause(rule.who, actor),
+             Task.state.in_(rule.states)]
+    if not allow_self_verify():
+        parts.append(Extension.requested_by_id != actor.id)
     return sa.and_(*parts)

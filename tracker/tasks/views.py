@@ -28,7 +28,7 @@ from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
-from tracker.tasks import evidence, export, queries, services
+from tracker.tasks import evidence, export, queries, rules, services
 from tracker.tasks.forms import (
     DeadlineForm,
     DecideForm,
@@ -58,7 +58,7 @@ bp = Blueprint("tasks", __name__)
 HOME_LIMIT = 100  # the home page is a to-do list; the full list is one click away
 QUEUE_LIMIT = 20
 
-# The task page's forms, keyed by the action names of services.available_actions.
+# The task page's forms, keyed by the action names of the state table (tasks.rules.RULES).
 PAGE_FORMS = {
     "progress": ProgressForm,
     "start": StartForm,
@@ -221,11 +221,11 @@ def _fill_reassign(form: ReassignForm) -> None:
 
 def _render_task(task: Task, active: str | None = None, form=None, status: int = 200):
     """The task page; `active` names a form that failed and is shown again with what the user typed."""
-    actions = services.available_actions(task, current_user)
+    actions = rules.available(task, current_user)
     forms = _blank_forms(task, actions)
     if active in forms:  # still possible (a stale edit may find the measure moved on)
         forms[active] = form
-    entries = services.timeline(task)
+    entries = queries.timeline(task)
     users, units = queries.names_in_timeline(entries)
     pending = next((e.extension for e in entries if e.extension is not None
                     and e.extension.state == ExtensionState.PENDING), None)
@@ -248,7 +248,7 @@ def _act(task: Task, key: str, form, call, render=None, message=None):
     """Validate `form`, run the service, commit once; a bad or stale form is shown again, nothing lost."""
     render = render or (lambda status: _render_task(task, key, form, status))
     message = message or (lambda f: DONE[key])
-    if key not in services.available_actions(task, current_user):
+    if key not in rules.available(task, current_user):
         return _refuse(task)
     if not form.validate_on_submit():
         return render(422)
@@ -380,7 +380,7 @@ def change_deadline(task_id: int):
 def edit(task_id: int):
     """Edit the measure's text, target and type."""
     task = _load(task_id)
-    if "edit" not in services.available_actions(task, current_user):
+    if "edit" not in rules.available(task, current_user):
         return _refuse(task)
     form = EditForm(obj=task) if request.method == "GET" else EditForm()
 

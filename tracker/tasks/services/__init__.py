@@ -1,0 +1,32 @@
+"""The rules of a rectification measure (DESIGN §3 "Task states"): one place for UI, API, CLI, jobs.
+
+Every function checks permission and state against the state table (`tracker.tasks.rules`),
+changes objects, records an AuditEvent and flushes. None of them commits: the caller (request,
+command, job) commits once. The modules, by concern:
+
+- `editing`: create a measure, edit its text, reassign it, move its deadline;
+- `transitions`: start, submit, verify (销号), reject, cancel, and the notices they queue;
+- `progress` and `files`: progress notes and evidence;
+- `extensions`: extension requests and decisions;
+- `problem_state`: a problem's state derived from its measures.
+"""
+
+from tracker.tasks.rules import may_decide_extension
+from tracker.tasks.services.common import MAX_TEXT, TASK_FIELDS, check_owner, check_version
+from tracker.tasks.services.editing import change_deadline, create_task, reassign_task, update_task
+from tracker.tasks.services.extensions import (
+    ALREADY_DECIDED,
+    ALREADY_PENDING,
+    decide_extension,
+    request_extension,
+)
+from tracker.tasks.services.problem_state import derive_problem_state, refresh_problem_state
+from tracker.tasks.services.progress import post_progress
+from tracker.tasks.services.transitions import ACTIONS, cancel, reject, start, submit, transition, verify
+
+__all__ = [
+    "ACTIONS", "ALREADY_DECIDED", "ALREADY_PENDING", "MAX_TEXT", "TASK_FIELDS",
+    "cancel", "change_deadline", "check_owner", "check_version", "create_task", "decide_extension",
+    "derive_problem_state", "may_decide_extension", "post_progress", "reassign_task", "refresh_problem_state",
+    "reject", "request_extension", "start", "submit", "transition", "update_task", "verify",
+]

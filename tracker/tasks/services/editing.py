@@ -1,0 +1,163 @@
+"""Creating a measure and the manager's edits that keep its state: text, owner, deadline."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tracker import scope
+from tracker.audit import services as audit
+from tracker.clock import Clock
+from tracker.enums import TaskState, TaskType
+from tracker.errors import PermissionDenied
+from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
+from tracker.org.models import Unit, User
+from tracker.problems.models import Problem
+from tracker.reminders import services as reminders
+from tracker.tasks import rules
+from tracker.tasks.models import Task
+from tracker.tasks.services.common import (
+    TASK_FIELDS,
+    audit_change,
+    check_deadline,
+    check_owner,
+    check_version,
+    raise_if,
+    text,
+)
+from tracker.tasks.services.problem_state import refresh_problem_state
+
+
+def create_task(
+    problem: Problem,
+    actor: User,
+    clock: Clock,
+    *,
+    measure: str,
+    owner: User | None,
+    unit: Unit | None,
+    deadline: date | None,
+    type: TaskType = TaskType.DEADLINE,
+    target: str | None = None,
+    allow_past_deadline: bool = False,
+    notify_owner: bool = True,
+) -> Task:
+    """Add a measure to a problem and assign it to its owner.
+
+    `allow_past_deadline` and `notify_owner=False` are for importing an existing ledger: its open
+    measures may be overdue, and its owners have long known them (no flood of assignment emails).
+    """
+    if not scope.can_edit_problem(actor, problem):
+        raise PermissionDenied(_l("Only a manager of this problem's unit may add measures."))
+    errors: dict = {}
+    measure = text(measure, "measure", errors, required=True, label=_l("Measure"))
+    target = text(target, "target", errors, required=False, label=_l("Target"))
+    check_owner(owner, errors, actor=actor)
+    if unit is None:
+        errors.setdefault("unit", []).append(_l("Choose the responsible unit."))
+    elif not scope.manages(actor, unit):
+        errors.setdefault("unit", []).append(scope.NO_SUCH["unit"])
+    check_deadline(TaskType(type), deadline, clock, errors, new=not allow_past_deadline)
+    raise_if(errors)
+    task = Task(
+        problem=problem,
+        measure=measure,
+        target=target,
+        type=TaskType(type),
+        owner_id=owner.id,
+        unit_id=unit.id,
+        deadline=deadline,
+        original_deadline=deadline,
+        state=TaskState.ASSIGNED,
+        created_at=clock.now(),
+        created_by_id=actor.id,
+    )
+    db.session.add(task)
+    db.session.flush()
+    audit.record(actor, clock, "task.create", task, after=audit.snapshot(task, TASK_FIELDS),
+                 task_id=task.id, problem_id=problem.id)
+    if notify_owner:
+        reminders.notify_assignment(task, clock)  # the owner is told once this transaction commits
+    refresh_problem_state(problem, actor, clock)
+    return task
+
+
+def update_task(
+    task: Task,
+    actor: User,
+    clock: Clock,
+    *,
+    expected_version: int | None,
+    measure: str,
+    target: str | None,
+    type: TaskType,
+) -> Task:
+    """Edit a measure's text, target and type (owner and deadline have their own actions)."""
+    rules.require(task, actor, "edit")
+    check_version(task, expected_version)
+    errors: dict = {}
+    measure = text(measure, "measure", errors, required=True, label=_l("Measure"))
+    target = text(target, "target", errors, required=False, label=_l("Target"))
+    check_deadline(TaskType(type), task.deadline, clock, errors, new=False)
+    raise_if(errors)
+    before = audit.snapshot(task, TASK_FIELDS)
+    task.measure, task.target, task.type = measure, target, TaskType(type)
+    audit_change(task, actor, clock, "task.update", before)
+    return task
+
+
+def reassign_task(
+    task: Task,
+    actor: User,
+    clock: Clock,
+    *,
+    owner: User | None,
+    unit: Unit | None = None,
+    expected_version: int | None,
+    comment: str | None = None,
+) -> Task:
+    """Give an open measure to another person (and optionally another unit)."""
+    rules.require(task, actor, "reassign")
+    check_version(task, expected_version)
+    errors: dict = {}
+    check_owner(owner, errors, actor=actor)
+    if unit is not None and not scope.manages(actor, unit):
+        errors.setdefault("unit", []).append(scope.NO_SUCH["unit"])
+    if owner is not None and owner.id == task.owner_id and (unit is None or unit.id == task.unit_id):
+        errors.setdefault("owner", []).append(_l("This person already owns the measure."))
+    raise_if(errors)
+    before = audit.snapshot(task, TASK_FIELDS)
+    task.owner_id = owner.id
+    task.owner = owner
+    if unit is not None:
+        task.unit_id = unit.id
+        task.unit = unit
+    audit_change(task, actor, clock, "task.reassign", before, comment)
+    reminders.notify_assignment(task, clock)
+    return task
+
+
+def change_deadline(
+    task: Task,
+    actor: User,
+    clock: Clock,
+    *,
+    deadline: date | None,
+    expected_version: int | None,
+    comment: str | None = None,
+) -> Task:
+    """A manager moves the deadline directly; the original deadline stays on record."""
+    # Not the table's condition: a manager may give an ongoing measure a first deadline here.
+    rules.require(task, actor, "deadline", check_condition=False)
+    check_version(task, expected_version)
+    errors: dict = {}
+    check_deadline(task.type, deadline, clock, errors, new=True)
+    if not errors and deadline == task.deadline:
+        errors.setdefault("deadline", []).append(_l("This is already the deadline."))
+    if not (comment or "").strip():
+        errors.setdefault("comment", []).append(_l("Give a reason for the change."))
+    raise_if(errors)
+    before = audit.snapshot(task, TASK_FIELDS)
+    task.deadline = deadline
+    audit_change(task, actor, clock, "task.deadline", before, comment)
+    return task
