@@ -29,6 +29,12 @@ DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ROWS = 20000
 
 
+def import_limits(config) -> dict:
+    """The limits of every ledger import (page, CLI, benchmarks), from the app's configuration."""
+    return {"max_bytes": config.get("LEDGER_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES),
+            "max_rows": config.get("LEDGER_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS)}
+
+
 # --- entry point ---------------------------------------------------------------------------------
 
 
