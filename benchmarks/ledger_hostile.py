@@ -5,7 +5,9 @@
 Each workbook is built here with zipfile (a few KB to ~1 MB on disk), then handed to
 `run_import` in a child process of its own, so that its peak RSS is that workbook's alone.
 The table shows the seconds to the answer, the peak RSS growth and the first message.
-`tests/test_ledger_hostile.py` builds the same workbooks and checks each is refused.
+Every import gets `max_bytes` of 64 MB, so that the stored (uncompressed) workbooks, which have
+no compression ratio to give them away, reach the counting. `tests/test_ledger_hostile.py` builds
+the same workbooks and checks each is refused.
 """
 
 from __future__ import annotations
@@ -83,11 +85,12 @@ def _sheet(rows: str, dimension: str = "", merges: str = "") -> str:
            f"{merges}</worksheet>"
 
 
-def _zip(parts: dict[str, str | bytes], streamed: dict | None = None) -> bytes:
-    """A deflated zip; `streamed` maps a part name to an iterable of byte chunks (written without
-    holding the whole part in memory)."""
+def _zip(parts: dict[str, str | bytes], streamed: dict | None = None, stored: bool = False) -> bytes:
+    """A deflated (or stored) zip; `streamed` maps a part name to an iterable of byte chunks (written
+    without holding the whole part in memory). Stored parts have no compression ratio to give them away."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+    method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    with zipfile.ZipFile(out, "w", method, compresslevel=None if stored else 9) as zf:
         for name, body in parts.items():
             zf.writestr(name, body)
         for name, chunks in (streamed or {}).items():
@@ -106,7 +109,7 @@ def _basic(sheet_count: int = 1) -> dict[str, str]:
 # --- the hostile workbooks -------------------------------------------------------------------------
 
 
-def many_cells(cells: int = 2_000_000, width: int = 200) -> bytes:
+def many_cells(cells: int = 2_000_000, width: int = 200, stored: bool = False) -> bytes:
     """A ~100 KB file whose one sheet holds `cells` numbers (no cell references: they compress away)."""
     row = ("<row>" + "<c><v>1</v></c>" * width + "</row>").encode()
 
@@ -117,10 +120,10 @@ def many_cells(cells: int = 2_000_000, width: int = 200) -> bytes:
         yield b"</sheetData></worksheet>"
 
     parts = _basic()
-    return _zip(parts, {"xl/worksheets/sheet1.xml": chunks()})
+    return _zip(parts, {"xl/worksheets/sheet1.xml": chunks()}, stored=stored)
 
 
-def huge_shared_strings(count: int = 1_500_000) -> bytes:
+def huge_shared_strings(count: int = 1_500_000, stored: bool = False) -> bytes:
     """A shared-string table of `count` entries behind a sheet of a header row."""
     def chunks():
         yield f'<?xml version="1.0" encoding="UTF-8"?><sst {NS}>'.encode()
@@ -132,7 +135,7 @@ def huge_shared_strings(count: int = 1_500_000) -> bytes:
 
     parts = _workbook_parts(1)
     parts["xl/worksheets/sheet1.xml"] = _sheet(_header_row())
-    return _zip(parts, {"xl/sharedStrings.xml": chunks()})
+    return _zip(parts, {"xl/sharedStrings.xml": chunks()}, stored=stored)
 
 
 def huge_dimension() -> bytes:
@@ -144,7 +147,7 @@ def huge_dimension() -> bytes:
     return _zip(parts)
 
 
-def many_rows(rows: int = 1_000_000) -> bytes:
+def many_rows(rows: int = 1_000_000, stored: bool = False) -> bytes:
     """A million formatted, empty rows (each a row element with a height)."""
     def chunks():
         yield _sheet("").split("<sheetData>")[0].encode() + b"<sheetData>" + _header_row().encode()
@@ -153,7 +156,7 @@ def many_rows(rows: int = 1_000_000) -> bytes:
             yield row * 1000
         yield b"</sheetData></worksheet>"
 
-    return _zip(_basic(), {"xl/worksheets/sheet1.xml": chunks()})
+    return _zip(_basic(), {"xl/worksheets/sheet1.xml": chunks()}, stored=stored)
 
 
 def many_sheets(count: int = 3000) -> bytes:
@@ -192,6 +195,10 @@ HOSTILE = {
     "1.5M shared strings": huge_shared_strings,
     "dimension A1:XFD1048576": huge_dimension,
     "1M formatted rows": many_rows,
+    "2M cells, stored (no ratio)": lambda: many_cells(stored=True),
+    "400k cells, stored": lambda: many_cells(400_000, 40, stored=True),
+    "1.5M shared strings, stored": lambda: huge_shared_strings(stored=True),
+    "1M formatted rows, stored": lambda: many_rows(stored=True),
     "3000 sheets": many_sheets,
     "5000 merged ranges": merged_ranges,
     "zip bomb (250 MB part)": zip_bomb,
@@ -233,7 +240,8 @@ def _one(name: str) -> dict:
         db.session.commit()
         base = _rss_mb()
         started = time.perf_counter()
-        report = run_import(data, actor, Clock.parse("2026-06-15T10:00:00"), **import_limits(app.config))
+        limits = dict(import_limits(app.config), max_bytes=64 * 1024 * 1024)
+        report = run_import(data, actor, Clock.parse("2026-06-15T10:00:00"), **limits)
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         message = str(report.errors[0].message) if report.errors else "accepted"
