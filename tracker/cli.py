@@ -88,12 +88,12 @@ def seed_command():
 
 
 def init_app(app: Flask) -> None:
-    from tracker.api.cli import commands as api_commands
+    from tracker.auth.cli import commands as auth_commands
     from tracker.ledger.cli import commands as ledger_commands
     from tracker.ops.cli import commands as ops_commands
     from tracker.reminders.cli import commands as reminder_commands
     from tracker.reports.cli import commands as report_commands
 
     for command in (create_user_command, demo_command, seed_command, *ledger_commands, *report_commands,
-                    *reminder_commands, *api_commands, *ops_commands):
+                    *reminder_commands, *auth_commands, *ops_commands):
         app.cli.add_command(command)

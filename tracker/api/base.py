@@ -11,8 +11,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from tracker import scope
-from tracker.api import auth, errors, schemas, tokens
+from tracker.api import errors, schemas
 from tracker.api.errors import ApiError
+from tracker.auth import bearer, tokens
 from tracker.enums import Role
 from tracker.errors import ServiceError
 from tracker.extensions import db, limiter, login_manager
@@ -45,11 +46,11 @@ def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     g._login_user = login_manager.anonymous_user()  # what Flask-Login's current_user returns
-    raw = auth.bearer_token()
+    raw = bearer.bearer_token()
     user = tokens.authenticate(raw, clock()) if raw else None
     if user is None:
         db.session.rollback()
-        auth.failed_authentication()  # 429 once this address failed too often
+        bearer.failed_authentication()  # 429 once this address failed too often
         raise ApiError(401, "unauthorized", errors.HTTP_MESSAGES[401])
     if db.session.info.pop("api_token_touched", False):
         db.session.commit()  # last_used_at, written at most once a minute per token

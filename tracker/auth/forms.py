@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from tracker.auth.tokens import MAX_NAME
 from tracker.i18n import lazy_gettext as _l
 
 
@@ -20,3 +21,10 @@ class PasswordForm(FlaskForm):
 class PreferencesForm(FlaskForm):
     language = SelectField(_l("Language"), choices=[("zh_CN", "中文"), ("en", "English")])
     weekly_digest = BooleanField(_l("Send me the weekly digest email"))
+
+
+class TokenForm(FlaskForm):
+    """The profile page's form for a new personal API token."""
+
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=MAX_NAME)],
+                       description=_l("What the token is for, e.g. \"weekly export script\"."))

@@ -18,12 +18,10 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from tracker.api import tokens
-from tracker.api.forms import TokenForm
-from tracker.api.models import ApiToken
-from tracker.auth import agents
+from tracker.auth import agents, tokens
 from tracker.auth import services as auth
-from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm
+from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm, TokenForm
+from tracker.auth.models import ApiToken
 from tracker.clock import utcnow
 from tracker.errors import ServiceError, ValidationFailed
 from tracker.extensions import db, limiter

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from tracker.api import auth, tokens
+from tracker.auth import tokens
+from tracker.auth.bearer import bearer_token, failed_authentication
 from tracker.extensions import db
 from tracker.ops import health
 from tracker.viewutils import clock
@@ -34,8 +35,8 @@ def _matches(given: str | None, expected: str) -> bool:
 
 def _may_see_details() -> bool:
     """HEALTH_TOKEN (bearer or ?token=, compared in constant time), an admin's API token, or an
-    admin's login. A token that matches nothing counts as a failed authentication (tracker.api.auth)."""
-    bearer, query = auth.bearer_token(), request.args.get("token")
+    admin's login. A token that matches nothing counts as a failed authentication (tracker.auth.bearer)."""
+    bearer, query = bearer_token(), request.args.get("token")
     expected = current_app.config.get("HEALTH_TOKEN") or ""
     if _matches(bearer, expected) or _matches(query, expected):
         return True
@@ -52,5 +53,5 @@ def _may_see_details() -> bool:
         db.session.rollback()
         return False
     if bearer or query:
-        auth.failed_authentication()
+        failed_authentication()
     return False
