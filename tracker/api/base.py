@@ -14,12 +14,13 @@ from tracker import scope
 from tracker.api import errors, schemas
 from tracker.api.errors import ApiError
 from tracker.auth import bearer, tokens
+from tracker.clock import request_clock
 from tracker.enums import Role
-from tracker.errors import ServiceError
+from tracker.errors import ServiceError, ValidationFailed
 from tracker.extensions import db, limiter, login_manager
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
-from tracker.viewutils import clock
+from tracker.tasks.models import Task
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -47,7 +48,7 @@ def authenticate():
         return None
     g._login_user = login_manager.anonymous_user()  # what Flask-Login's current_user returns
     raw = bearer.bearer_token()
-    user = tokens.authenticate(raw, clock()) if raw else None
+    user = tokens.authenticate(raw, request_clock()) if raw else None
     if user is None:
         db.session.rollback()
         bearer.failed_authentication()  # 429 once this address failed too often
@@ -107,8 +108,6 @@ def get_or_404(model, object_id: int, *options):
 
 def task_or_404(task_id: int, *options):
     """A task the caller may read, else 404 (never 403: ids cannot be probed)."""
-    from tracker.tasks.models import Task
-
     task = get_or_404(Task, task_id, *options)
     if not scope.can_read_task(actor(), task):
         raise not_found()
@@ -127,8 +126,6 @@ def reference(model, object_id: int | None, field: str, errs: dict, message):
 
 def raise_errors(errs: dict) -> None:
     if errs:
-        from tracker.errors import ValidationFailed
-
         raise ValidationFailed(next(iter(errs.values()))[0], errs)
 
 

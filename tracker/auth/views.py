@@ -22,13 +22,13 @@ from tracker.auth import agents, tokens
 from tracker.auth import services as auth
 from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm, TokenForm
 from tracker.auth.models import ApiToken
-from tracker.clock import utcnow
+from tracker.clock import request_clock, utcnow
 from tracker.errors import ServiceError, ValidationFailed
 from tracker.extensions import db, limiter
 from tracker.i18n import SUPPORTED
 from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
-from tracker.viewutils import clock, form_errors
+from tracker.viewutils import form_errors
 
 bp = Blueprint("auth", __name__)
 
@@ -87,7 +87,7 @@ def set_language(code: str):
     if code not in SUPPORTED:
         code = "zh_CN"
     if current_user.is_authenticated:
-        org.set_preferences(current_user, clock(), language=code)
+        org.set_preferences(current_user, request_clock(), language=code)
         db.session.commit()
     session["language"] = code
     return redirect(_safe_next(request.form.get("next")))
@@ -100,7 +100,7 @@ def profile():
     prefs = PreferencesForm(prefix="prefs", obj=current_user)
     password = PasswordForm(prefix="pw")
     if request.method == "POST" and request.form.get("which") == "prefs" and prefs.validate_on_submit():
-        org.set_preferences(current_user, clock(), language=prefs.language.data,
+        org.set_preferences(current_user, request_clock(), language=prefs.language.data,
                             weekly_digest=prefs.weekly_digest.data)
         db.session.commit()
         session["language"] = current_user.language
@@ -108,7 +108,7 @@ def profile():
         return redirect(url_for("auth.profile"))
     if request.method == "POST" and request.form.get("which") == "password" and password.validate_on_submit():
         try:
-            org.change_password(current_user, clock(), current=password.current.data,
+            org.change_password(current_user, request_clock(), current=password.current.data,
                                 new=password.new.data, confirm=password.confirm.data,
                                 keep_login=g.get("login_session_id"))
         except ValidationFailed as exc:
@@ -138,7 +138,7 @@ def _profile_page(status: int = 200, **forms):
 @login_required
 def end_other_logins():
     """Log out everywhere else: every other login of the user ends; this browser stays."""
-    ended = auth.end_other_logins(current_user, clock(), keep=g.get("login_session_id"))
+    ended = auth.end_other_logins(current_user, request_clock(), keep=g.get("login_session_id"))
     db.session.commit()
     flash(_l("You are logged out everywhere else.") if ended else _l("You were logged in nowhere else."),
           "success")
@@ -153,7 +153,7 @@ def create_token():
     if not form.validate_on_submit():
         return _profile_page(422, token_form=form)
     try:
-        _, raw = tokens.create_token(current_user, clock(), name=form.name.data, actor=current_user)
+        _, raw = tokens.create_token(current_user, request_clock(), name=form.name.data, actor=current_user)
     except ValidationFailed as exc:
         db.session.rollback()
         form_errors(form, exc)
@@ -170,7 +170,7 @@ def revoke_token(token_id: int):
     if token is None or token.user_id != current_user.id:
         abort(404)
     try:
-        tokens.revoke_token(token, current_user, clock())
+        tokens.revoke_token(token, current_user, request_clock())
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "warning")

@@ -8,9 +8,9 @@ from flask_login import current_user
 
 from tracker.auth import tokens
 from tracker.auth.bearer import bearer_token, failed_authentication
+from tracker.clock import request_clock
 from tracker.extensions import db
 from tracker.ops import health
-from tracker.viewutils import clock
 
 bp = Blueprint("ops", __name__)
 
@@ -42,7 +42,7 @@ def _may_see_details() -> bool:
         return True
     try:
         if bearer and bearer.startswith(tokens.PREFIX):
-            user = tokens.authenticate(bearer, clock())
+            user = tokens.authenticate(bearer, request_clock())
             if user is not None:
                 if db.session.info.pop("api_token_touched", False):
                     db.session.commit()  # last_used_at, written at most once a minute per token

@@ -9,12 +9,14 @@ from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
 
 from tracker import refdata, scope
+from tracker.clock import request_clock
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
+from tracker.org.queries import scoped_users
 from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
 from tracker.problems.models import Category, Problem, Source
@@ -32,15 +34,7 @@ from tracker.problems.queries import (
 )
 from tracker.tasks import services as tasks
 from tracker.tasks.models import Task
-from tracker.viewutils import (
-    clock,
-    form_errors,
-    get_problem_or_404,
-    page_args,
-    paginate,
-    roles_required,
-    scoped_users,
-)
+from tracker.viewutils import form_errors, get_problem_or_404, page_args, paginate, roles_required
 
 bp = Blueprint("problems", __name__)
 
@@ -90,7 +84,7 @@ def _scoped_sources(actor):
 def _list_page(*options):
     filters = ProblemFilters.from_args(request.args)
     sort = request.args.get("sort")
-    stmt = problem_query(current_user, clock(), filters, sort).options(*options)
+    stmt = problem_query(current_user, request_clock(), filters, sort).options(*options)
     return filters, parse_sort(sort), paginate(stmt)
 
 
@@ -100,8 +94,8 @@ def problem_list():
     """问题清单: every problem in scope, filtered, sorted and paged, with its measures' progress."""
     filters = ProblemFilters.from_args(request.args)
     sort = request.args.get("sort")
-    page = problem_list_page(current_user, clock(), filters, sort, **page_args())
-    counts = task_counts([p.id for p in page.items], clock().today())
+    page = problem_list_page(current_user, request_clock(), filters, sort, **page_args())
+    counts = task_counts([p.id for p in page.items], request_clock().today())
     return render_template("problems/list.html", page=page, counts=counts, filters=filters,
                            sort=parse_sort(sort), options=_filter_options(),
                            can_create=scope.can_create_problems(current_user))
@@ -166,7 +160,7 @@ def add_measure(problem_id: int):
     if not form.validate_on_submit():
         return _render_detail(problem, form, 422)
     try:
-        task = tasks.create_task(problem, current_user, clock(), **_measure_data(form))
+        task = tasks.create_task(problem, current_user, request_clock(), **_measure_data(form))
     except ValidationFailed as exc:
         db.session.rollback()
         form_errors(form, exc)
@@ -286,7 +280,7 @@ def _render_form(form: ProblemForm, problem: Problem | None = None, status: int 
 def _create_with_measures(form: ProblemCreateForm) -> Problem | None:
     """The problem and every filled measure row in one transaction; None (errors on the form) if any fails."""
     try:
-        problem = problems.create_problem(current_user, clock(), **_problem_data(form))
+        problem = problems.create_problem(current_user, request_clock(), **_problem_data(form))
     except ValidationFailed as exc:
         db.session.rollback()
         form_errors(form, exc)
@@ -294,7 +288,7 @@ def _create_with_measures(form: ProblemCreateForm) -> Problem | None:
     failed = False
     for row in form.filled_measures():
         try:
-            tasks.create_task(problem, current_user, clock(), **_measure_data(row))
+            tasks.create_task(problem, current_user, request_clock(), **_measure_data(row))
         except ValidationFailed as exc:
             # Keep going so every row's errors show at once; nothing is kept (rollback below).
             form_errors(row, exc)
@@ -319,7 +313,7 @@ def problem_create():
     for entry in form.measures:
         entry.form.set_choices(owners, units)
     if request.method == "GET":
-        form.found_on.data = clock().today()
+        form.found_on.data = request_clock().today()
         return _render_form(form)
     if adding_row:
         # Another empty row, no validation yet: the form comes back as typed.
@@ -348,7 +342,8 @@ def problem_edit(problem_id: int):
     if not form.validate_on_submit():
         return _render_form(form, problem, 422)
     try:
-        problems.update_problem(problem, current_user, clock(), expected_version=form.expected_version(),
+        problems.update_problem(problem, current_user, request_clock(),
+                                expected_version=form.expected_version(),
                                 **_problem_data(form))
     except ValidationFailed as exc:
         db.session.rollback()

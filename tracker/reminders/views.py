@@ -6,12 +6,13 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
+from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.reminders import services
 from tracker.reminders.models import Notification
-from tracker.viewutils import clock, paginate, roles_required
+from tracker.viewutils import paginate, roles_required
 
 bp = Blueprint("reminders", __name__)
 
@@ -43,7 +44,7 @@ def notifications():
 @login_required
 def mark_all_read():
     """Mark every notification of the user read."""
-    n = services.mark_all_read(current_user, clock())
+    n = services.mark_all_read(current_user, request_clock())
     db.session.commit()
     flash(_("%(n)s notification(s) marked as read.", n=n), "success")
     return redirect(url_for("reminders.notifications"))
@@ -64,7 +65,7 @@ def retry(notification_id: int):
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         abort(404)
-    services.retry_failed(notification, current_user, clock())
+    services.retry_failed(notification, current_user, request_clock())
     db.session.commit()
     flash(_("The message is queued again and will be sent within a minute."), "success")
     return redirect(url_for("reminders.admin_outbox"))
