@@ -12,7 +12,6 @@ Entries are plain tuples, never ORM objects: they outlive the session that read 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import date
 from functools import cached_property
@@ -22,35 +21,17 @@ import sqlalchemy as sa
 from flask import current_app, g, has_app_context
 from markupsafe import escape
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from tracker import scope
 from tracker.enums import Role
 from tracker.extensions import db
-from tracker.org.models import Unit, User
+from tracker.org.models import ReferenceStamp, Unit, User, new_stamp
+from tracker.org.queries import scoped_user_rows
 from tracker.problems.models import Category, Source
+from tracker.tasks.queries import sources_in_scope
 
 MAX_ENTRIES = 1024  # distinct scopes × lists; a city with 200 units needs a few hundred
-
-
-class ReferenceStamp(db.Model):
-    """One row: a random token renewed whenever units, people, sources or categories change."""
-
-    __tablename__ = "reference_stamp"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    stamp: Mapped[str] = mapped_column(sa.String(32))
-
-
-def new_stamp() -> str:
-    # Random, not a counter: a fresh database (each test's, a restored one) never repeats the
-    # stamp of another that a long-lived process may still hold entries for.
-    return uuid.uuid4().hex
-
-
-@event.listens_for(ReferenceStamp.__table__, "after_create")
-def _first_stamp(table, connection, **kw) -> None:
-    connection.execute(table.insert().values(id=1, stamp=new_stamp()))
 
 
 def renew(connection: sa.Connection) -> None:
@@ -212,8 +193,6 @@ def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = N
     """(id, name) of the people in the actor's subtree (admins: all) with these roles, by unit and
     name; `within` narrows to a unit's subtree, `limit` caps the list. Inactive people too: old
     measures are still theirs."""
-    from tracker.viewutils import scoped_user_rows
-
     roles = tuple(roles)
     key = ("people", scope_key(actor), roles, within.path if within is not None else None, limit)
     return cached(key, lambda: [PersonRow(*r) for r in scoped_user_rows(
@@ -222,8 +201,6 @@ def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = N
 
 def sources(actor: User) -> PickList:
     """(id, name, held_on) of the sources the actor's filter bars offer (see sources_in_scope)."""
-    from tracker.tasks.queries import sources_in_scope
-
     return cached(("sources", scope_key(actor)), lambda: [SourceRow(*r) for r in sources_in_scope(actor)])
 
 
