@@ -53,7 +53,7 @@ from tracker.org.models import User
 from tracker.problems.views import bp as problems_bp
 from tracker.refdata import PickList
 from tracker.reminders import scheduler
-from tracker.reminders.services import unread_count_of
+from tracker.reminders.services import UNREAD, unread_count_of
 from tracker.reminders.views import bp as reminders_bp
 from tracker.reports.views import bp as reports_bp
 from tracker.tasks import evidence
@@ -170,7 +170,7 @@ def load_user(login_id: str):
     g.login_session_id = login
     if logins.touch_due(last_seen_at, now):
         g.login_seen_due = login
-    g.reference_stamp, g.unread_notifications = stamp, unread
+    db.session.info.update({refdata.STAMP: stamp, UNREAD: unread})  # what the page's frame reads
     return user
 
 

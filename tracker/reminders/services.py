@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import g, has_app_context
 
 from tracker.audit import services as audit
 from tracker.clock import Clock
@@ -22,6 +21,8 @@ from tracker.reminders import outbox, rules
 from tracker.reminders.models import Notification, NotificationStatus
 from tracker.tasks.models import Task
 
+# Session.info key of the unread count read with the user (tracker.web.load_user), for the bell.
+UNREAD = "unread_notifications"
 ADMIN_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.FAILED)
 
 
@@ -90,16 +91,19 @@ def unread_count_of(user_id) -> sa.ScalarSelect:
 
 
 def unread_count(user) -> int:
-    """How many of the user's notifications are unread."""
-    return db.session.scalar(sa.select(unread_count_of(user.id))) or 0
+    """How many of the user's notifications are unread (read once per session, i.e. per request,
+    unless notifications change)."""
+    info = db.session.info
+    if UNREAD not in info:
+        info[UNREAD] = db.session.scalar(sa.select(unread_count_of(user.id))) or 0
+    return info[UNREAD]
 
 
 # The count read with the user at the start of a request no longer holds once notifications change.
 @sa.event.listens_for(sa.orm.Session, "after_flush")
 def _forget_unread(session, flush_context) -> None:
-    if has_app_context() and any(isinstance(o, Notification)
-                                 for o in (*session.new, *session.dirty, *session.deleted)):
-        g.pop("unread_notifications", None)
+    if any(isinstance(o, Notification) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(UNREAD, None)
 
 
 @sa.event.listens_for(sa.orm.Session, "do_orm_execute")
@@ -107,8 +111,8 @@ def _forget_unread_on_statement(state) -> None:
     if not (state.is_update or state.is_insert or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
-    if table is not None and table.name == Notification.__tablename__ and has_app_context():
-        g.pop("unread_notifications", None)
+    if table is not None and table.name == Notification.__tablename__:
+        state.session.info.pop(UNREAD, None)
 
 
 def mark_all_read(user, clock: Clock) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
@@ -24,9 +24,7 @@ def inject_unread():
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
-        if "unread_notifications" not in g:  # read with the user (tracker.web.load_user)
-            g.unread_notifications = services.unread_count(current_user)
-        return g.unread_notifications
+        return services.unread_count(current_user)  # often read with the user (tracker.web.load_user)
 
     return {"unread_notifications": unread_notifications}
 
