@@ -1,7 +1,7 @@
 """Reminder services called by the task services, the views, the command line and the scheduler.
 
-Like every service they flush and never commit, except the jobs (`run_once`, `send_digest`),
-which are a unit of work of their own: queue in one transaction, commit, then flush the outbox.
+Like every service they flush and never commit, except the job (`run_once`),
+which is a unit of work of their own: queue in one transaction, commit, then flush the outbox.
 """
 
 from __future__ import annotations
@@ -41,11 +41,13 @@ class RunResult:
 
 
 def queue_due(clock: Clock, *, with_digest: bool | None = None) -> list[dict]:
-    """Every rule's new rows (the digest only when its cron time has just passed)."""
+    """Every rule's new rows; the digest when its cron time has just passed and this week's is not
+    queued yet. This is the digest's one trigger: the scheduler's cron entry runs this pass too."""
     found = []
     for rule in rules.RULES:
         found.extend(rule(clock))
-    if with_digest or (with_digest is None and digest_rule.digest_due(clock)):
+    if with_digest or (with_digest is None and digest_rule.digest_due(clock)
+                       and not digest_rule.queued_this_week(clock)):
         found.extend(digest_rule.digest(clock))
     return found
 
@@ -57,15 +59,6 @@ def run_once(clock: Clock, dry_run: bool = False, backend=None, *, with_digest: 
     if dry_run:
         db.session.rollback()
         return result
-    outbox.enqueue(result.queued)
-    db.session.commit()
-    result.flushed = outbox.flush(clock, backend)
-    return result
-
-
-def send_digest(clock: Clock, backend=None) -> RunResult:
-    """The weekly digest job: queue this week's digests, commit, flush."""
-    result = RunResult(queued=digest_rule.digest(clock))
     outbox.enqueue(result.queued)
     db.session.commit()
     result.flushed = outbox.flush(clock, backend)
