@@ -93,3 +93,17 @@ def test_the_per_request_reads_live_in_the_session_not_in_flask_g(app, org):
 def test_token_code_is_no_longer_part_of_the_api(name):
     with pytest.raises(ModuleNotFoundError):
         __import__(name)
+
+
+def _sources():
+    return {path: path.read_text(encoding="utf-8") for path in ROOT.rglob("*.py")}
+
+
+def test_links_are_built_by_url_for_not_by_hand():
+    # e.g. f"{request.script_root}/sources/new" went on working after the route moved or was renamed
+    assert [p.name for p, text in _sources().items() if "script_root}/" in text] == []
+
+
+def test_no_fallbacks_for_endpoints_that_always_exist():
+    # Every blueprint is registered by create_app: a BuildError is a bug to see, not to paper over.
+    assert [p.name for p, text in _sources().items() if "BuildError" in text] == []

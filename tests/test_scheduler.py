@@ -209,7 +209,7 @@ def test_the_weekly_digest_is_triggered_once_even_when_the_cron_entry_and_the_ru
     real = digest_rule.digest
     monkeypatch.setattr(digest_rule, "digest", lambda clock: built.append(clock.now()) or real(clock))
     sched = scheduler.build(app)
-    for moment in ("2026-06-15T09:00:00", "2026-06-15T09:00:05", "2026-06-15T09:05:00", "2026-06-16T08:00:00"):
+    for moment in ("2026-06-15T09:00:00", "2026-06-15T09:00:05", "2026-06-15T09:05", "2026-06-16T08:00"):
         app.config["NOW"] = moment  # Monday 09:00, the cron time, then the rules' later passes
         for job_id in ("digest", "rules"):
             sched.get_job(job_id).func()

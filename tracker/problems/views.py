@@ -6,7 +6,6 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
-from werkzeug.routing import BuildError
 
 from tracker import refdata, scope
 from tracker.clock import request_clock
@@ -44,19 +43,6 @@ FIELD_LABELS = {
     "responsible_leader_id": _l("Responsible leader"), "lead_unit_id": _l("Lead unit"),
     "responsible_person_id": _l("Responsible person"), "cooperating_unit_ids": _l("Cooperating units"),
 }
-
-
-@bp.context_processor
-def helpers():
-    return {"task_url": task_url, "new_source_url": f"{request.script_root}/sources/new"}
-
-
-def task_url(task_id: int) -> str:
-    """The task page; a plain path while the tasks blueprint does not offer it yet."""
-    try:
-        return url_for("tasks.task_detail", task_id=task_id)
-    except BuildError:
-        return f"{request.script_root}/tasks/{task_id}"
 
 
 # --- lists ----------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
-from werkzeug.routing import BuildError
 
 from tracker import refdata, scope
 from tracker.clock import request_clock
@@ -100,16 +99,14 @@ def _id_url(endpoint: str, arg: str, object_id: int) -> str:
 
 @bp.app_template_global()
 def task_url(task_id: int) -> str:
+    """Link to a task's page (every template's, the problem pages' too)."""
     return _id_url("tasks.task_detail", "task_id", task_id)
 
 
 @bp.app_template_global()
 def problem_url(problem_id: int) -> str:
-    """Link to a problem's page, even before the problems blueprint has that page."""
-    try:
-        return _id_url("problems.problem_detail", "problem_id", problem_id)
-    except BuildError:
-        return f"/problems/{problem_id}"
+    """Link to a problem's page."""
+    return _id_url("problems.problem_detail", "problem_id", problem_id)
 
 
 # --- lists ------------------------------------------------------------------------------------
