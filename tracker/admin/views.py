@@ -9,7 +9,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager
 
-from tracker import scope
+from tracker import scope, textsearch
 from tracker.admin.forms import CategoryForm, SourceForm, UnitForm, UserForm
 from tracker.clock import request_clock
 from tracker.enums import OPEN_STATES, Role, SourceKind
@@ -57,7 +57,7 @@ def _unit(unit_id: int | None) -> Unit | None:
 
 def _contains(column, text: str):
     """Case-insensitive substring match that treats % and _ literally."""
-    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+    return sa.func.lower(column).like(textsearch.contains(text.lower()), escape=textsearch.ESCAPE)
 
 
 def _subtree_filter(column, unit_id: int | None):

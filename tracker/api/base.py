@@ -17,7 +17,7 @@ from tracker.auth import bearer, tokens
 from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.errors import ServiceError, ValidationFailed
-from tracker.extensions import db, limiter, login_manager
+from tracker.extensions import MAX_ID, db, limiter, login_manager
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.tasks.models import Task
@@ -98,7 +98,7 @@ def not_found():
 
 def get_or_404(model, object_id: int, *options):
     """Any row by id (ids beyond 32 bits cannot exist and would overflow the database's integer)."""
-    if not 1 <= object_id <= schemas.MAX_ID:
+    if not 1 <= object_id <= MAX_ID:
         raise not_found()
     obj = db.session.get(model, object_id, options=list(options))
     if obj is None:
@@ -145,7 +145,7 @@ def paged(stmt, count_stmt, serialise, *options) -> dict:
     offset = (page - 1) * per_page
     # Past MAX_ID rows there is nothing, and a larger OFFSET overflows the database's integer.
     ids = (db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page).offset(offset)).all()
-           if offset < schemas.MAX_ID else [])
+           if offset < MAX_ID else [])
     found = {r.id: r for r in db.session.scalars(
         sa.select(entity).where(entity.id.in_(ids)).options(*options))} if ids else {}
     rows = [found[i] for i in ids if i in found]

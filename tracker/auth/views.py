@@ -24,7 +24,7 @@ from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm, TokenFo
 from tracker.auth.models import ApiToken
 from tracker.clock import request_clock, utcnow
 from tracker.errors import ServiceError, ValidationFailed
-from tracker.extensions import db, limiter
+from tracker.extensions import MAX_ID, db, limiter
 from tracker.i18n import SUPPORTED
 from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
@@ -166,7 +166,7 @@ def create_token():
 @login_required
 def revoke_token(token_id: int):
     """Revoke one of the user's own tokens; it stops working at once."""
-    token = db.session.get(ApiToken, token_id) if token_id <= 2**31 - 1 else None
+    token = db.session.get(ApiToken, token_id) if token_id <= MAX_ID else None
     if token is None or token.user_id != current_user.id:
         abort(404)
     try:

@@ -11,7 +11,7 @@ from tracker import refdata, scope
 from tracker.clock import request_clock
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
@@ -20,7 +20,6 @@ from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
 from tracker.problems.models import Category, Problem, Source
 from tracker.problems.queries import (
-    MAX_ID,
     REFERENCE_FIELDS,
     ProblemFilters,
     history_names,

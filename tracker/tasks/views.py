@@ -23,7 +23,7 @@ from tracker import refdata, scope
 from tracker.clock import request_clock
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
@@ -44,7 +44,7 @@ from tracker.tasks.forms import (
     VerifyForm,
 )
 from tracker.tasks.models import Evidence, Extension, Task
-from tracker.viewutils import MAX_ID, form_errors, get_task_or_404, page_args
+from tracker.viewutils import form_errors, get_task_or_404, page_args
 
 bp = Blueprint("tasks", __name__)
 
