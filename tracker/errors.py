@@ -10,9 +10,15 @@ class ServiceError(Exception):
     code = "bad_request"
 
     def __init__(self, message, fields: dict | None = None):
-        super().__init__(str(message))
+        # Kept lazy: translating picks the user's language, which may load the user, and a service
+        # raising out of a failed flush (a lost race) has a session that cannot run a query until the
+        # caller rolls back. The message is rendered after that, by the view or the API.
+        super().__init__(message)
         self.message = message
         self.fields = fields or {}
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 class PermissionDenied(ServiceError):
