@@ -71,6 +71,7 @@ class TaskFilters:
     q: str | None = None
     problem_id: int | None = None
     type: TaskType | None = None
+    awaiting_ack: bool = False  # not yet signed for (未签收)
 
     @classmethod
     def from_args(cls, args: Mapping) -> TaskFilters:
@@ -100,6 +101,7 @@ class TaskFilters:
             q=q,
             problem_id=_int(get("problem")),
             type=_enum(TaskType, args.get("type") or ""),
+            awaiting_ack=str(args.get("awaiting_ack") or "").strip().lower() in TRUE_WORDS,
         )
 
     @property
@@ -165,6 +167,8 @@ def _where(filters: TaskFilters, today: date, due_soon_days: int) -> list:
         terms.append(Problem.category_id == filters.category_id)
     if filters.overdue:
         terms.append(Task.overdue_clause(today))
+    if filters.awaiting_ack:
+        terms.append(Task.awaiting_ack_clause())
     if filters.light:
         terms.append(light_clause(filters.light, today, due_soon_days))
     if filters.due_after:
@@ -250,7 +254,8 @@ class ListRow(TaskRules):
     the rules (light, overdue, closed late) come from the same TaskRules as Task's."""
 
     FIELDS = ("id", "problem_id", "problem_number", "problem_description", "measure", "type",
-              "owner_name", "unit_name", "deadline", "original_deadline", "state", "closed_on")
+              "owner_name", "unit_name", "deadline", "original_deadline", "state", "closed_on",
+              "ack_required", "acknowledged_at")
 
     def __init__(self, values) -> None:
         self.__dict__.update(zip(self.FIELDS, values, strict=True))
@@ -260,7 +265,8 @@ class ListRow(TaskRules):
 _CUT = sa.func.substr
 _ROWS = (sa.select(Task.id, Task.problem_id, Problem.number, _CUT(Problem.description, 1, LIST_TEXT),
                    _CUT(Task.measure, 1, LIST_TEXT), Task.type, User.name, Unit.name,
-                   Task.deadline, Task.original_deadline, Task.state, Task.closed_on)
+                   Task.deadline, Task.original_deadline, Task.state, Task.closed_on, Task.ack_required,
+                   Task.acknowledged_at)
          .join(Problem, Problem.id == Task.problem_id).join(User, User.id == Task.owner_id)
          .join(Unit, Unit.id == Task.unit_id))
 
@@ -327,13 +333,13 @@ class HomeRow(TaskRules):
 
     def __init__(self, row) -> None:
         (self.id, self.measure, self.type, self.deadline, self.original_deadline, self.state,
-         self.closed_on) = row[:7]
-        self.problem = ProblemRef(*row[7:])
+         self.closed_on, self.ack_required, self.acknowledged_at) = row[:9]
+        self.problem = ProblemRef(*row[9:])
 
 
 _HOME_ROWS = (sa.select(Task.id, _CUT(Task.measure, 1, LIST_TEXT), Task.type, Task.deadline,
-                        Task.original_deadline, Task.state, Task.closed_on,
-                        Problem.id, Problem.number, Problem.description)
+                        Task.original_deadline, Task.state, Task.closed_on, Task.ack_required,
+                        Task.acknowledged_at, Problem.id, Problem.number, Problem.description)
               .join(Problem, Problem.id == Task.problem_id))
 
 

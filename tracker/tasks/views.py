@@ -30,6 +30,7 @@ from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.tasks import evidence, export, queries, rules, services
 from tracker.tasks.forms import (
+    AcknowledgeForm,
     DeadlineForm,
     DecideForm,
     EditForm,
@@ -60,6 +61,7 @@ QUEUE_LIMIT = 20
 
 # The task page's forms, keyed by the action names of the state table (tasks.rules.RULES).
 PAGE_FORMS = {
+    "acknowledge": AcknowledgeForm,
     "progress": ProgressForm,
     "start": StartForm,
     "submit": SubmitForm,
@@ -72,6 +74,7 @@ PAGE_FORMS = {
     "deadline": DeadlineForm,
 }
 DONE = {
+    "acknowledge": _l("You signed for the measure."),
     "progress": _l("Progress posted."),
     "start": _l("Work on the measure has started."),
     "submit": _l("Submitted for close-out."),
@@ -314,6 +317,16 @@ def transition(task_id: int, action: str):
         )
 
     return _act(task, action, form, call)
+
+
+@bp.route("/tasks/<int:task_id>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge(task_id: int):
+    """签收: the owner confirms they received the measure."""
+    task = _load(task_id)
+    form = AcknowledgeForm(prefix="acknowledge")
+    return _act(task, "acknowledge", form, lambda f: services.acknowledge(
+        task, current_user, clock(), expected_version=f.expected_version()))
 
 
 @bp.route("/tasks/<int:task_id>/extension", methods=["POST"])
