@@ -27,7 +27,7 @@ PAGES = ["/", "/tasks", "/tasks?view=overdue", "/problems", "/responsibility", "
          "/admin/outbox"]
 VOLATILE = [
     (re.compile(r'(name="[\w-]*csrf_token" value=)"[^"]*"'), r'\1""'),
-    (re.compile(r'name="([\w-]*csrf_token)" type="hidden" value="[^"]*"'), r'name="\1" type="hidden" value=""'),
+    (re.compile(r'(name="[\w-]*csrf_token" type="hidden" value=)"[^"]*"'), r'\1""'),
     (re.compile(r'<meta name="csrf-token" content="[^"]*"'), '<meta name="csrf-token" content=""'),
     (re.compile(r"\b\d{1,2}:\d{2}(:\d{2})?\b"), "HH:MM"),
 ]
@@ -45,8 +45,8 @@ def main(out: Path) -> None:
         from tracker import demo
         logins = demo.load_demo(Clock.parse(NOW))
         db.session.commit()
-        tasks = [row[0] for row in db.session.execute(db.text("SELECT id FROM tasks ORDER BY id LIMIT 12"))]
-        problems = [row[0] for row in db.session.execute(db.text("SELECT id FROM problems ORDER BY id LIMIT 6"))]
+        tasks = db.session.scalars(db.text("SELECT id FROM tasks ORDER BY id LIMIT 12")).all()
+        problems = db.session.scalars(db.text("SELECT id FROM problems ORDER BY id LIMIT 6")).all()
     pages = PAGES + [f"/tasks/{i}" for i in tasks] + [f"/problems/{i}" for i in problems]
     for username, password, _role, _unit in logins:
         client = app.test_client()

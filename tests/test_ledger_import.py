@@ -321,7 +321,7 @@ def test_zip_bomb_is_refused(org, clock):
         {"[Content_Types].xml": "<x/>", "xl/workbook.xml": "<w/>", "xl/big.xml": " " * 5_000_000}
     )
     report, issues = attempt(data, org.mgr_root, clock, max_bytes=len(data) * 2)
-    assert issues[0][3] == "The workbook is too large once unpacked."
+    assert "zip bomb" in issues[0][3]
 
 
 def test_too_many_rows(org, clock):

@@ -29,6 +29,7 @@ ENV_SETTINGS: dict[str, type] = {
     "PER_PAGE": int,
     "LEDGER_IMPORT_MAX_BYTES": int,
     "LEDGER_IMPORT_MAX_ROWS": int,
+    "LEDGER_IMPORT_MAX_CELLS": int,
     "PASSWORD_HASH_METHOD": str,
     "REMINDER_INTERVAL_SECONDS": int,
     "OUTBOX_FLUSH_SECONDS": int,
@@ -85,6 +86,9 @@ DEFAULTS = {
     "PROXY_FIX_X_FOR": 0,  # number of trusted reverse proxies in front of the app
     "LEDGER_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
     "LEDGER_IMPORT_MAX_ROWS": 20000,
+    # Filled cells of one imported workbook (20,000 rows of 15 columns); the unpacked-size, row,
+    # shared-string and merged-range limits of tracker.ledger.package follow from it.
+    "LEDGER_IMPORT_MAX_CELLS": 300000,
     "PASSWORD_HASH_METHOD": "scrypt",
     # zxcvbn's 0-4 scale: 3 means about 10^8 guesses or more (no common password, no name or unit).
     "PASSWORD_MIN_SCORE": 3,

@@ -13,7 +13,7 @@ from tracker.clock import current_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.ledger.export import build_ledger_xlsx
-from tracker.ledger.importer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, run_import
+from tracker.ledger.importer import import_limits, run_import
 from tracker.ledger.report import ImportReport
 from tracker.org.models import User
 
@@ -65,12 +65,10 @@ def _print(report: ImportReport) -> None:
 @click.option("--lang", default="zh_CN", type=LANGS, help="Language of the messages.")
 def import_ledger_command(file: Path, dry_run: bool, username: str | None, lang: str):
     """Import an Excel ledger (all or nothing); exits with status 1 when the file has errors."""
-    cfg = current_app.config
     with force_locale(lang):
         actor = _user(username, required=True)
-        report = run_import(file.read_bytes(), actor, current_clock(),
-                            max_bytes=cfg.get("LEDGER_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES),
-                            max_rows=cfg.get("LEDGER_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS), lang=lang)
+        report = run_import(file.read_bytes(), actor, current_clock(), lang=lang,
+                            **import_limits(current_app.config))
         _print(report)
     if not report.ok or dry_run:
         db.session.rollback()

@@ -15,7 +15,8 @@ from tracker.errors import ServiceError
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
 from tracker.ledger import columns as C
-from tracker.ledger.reader import FileRejected, Position, check_file, load_workbook, read_table
+from tracker.ledger.package import FileRejected, check_package
+from tracker.ledger.reader import Position, load_sheets, read_table
 from tracker.ledger.report import ImportReport, ProblemDraft
 from tracker.ledger.resolve import Resolver
 from tracker.ledger.shapes import classify, single_sheet_drafts, three_sheet_drafts
@@ -27,27 +28,37 @@ from tracker.tasks import services as task_services
 THREE_SHEETS, SINGLE_SHEET = "three_sheets", "single_sheet"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ROWS = 20000
+DEFAULT_MAX_CELLS = 300000  # 20,000 rows of 15 columns
+
+
+def import_limits(config) -> dict:
+    """The limits of every ledger import (page, CLI, benchmarks), from the app's configuration."""
+    return {"max_bytes": config.get("LEDGER_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES),
+            "max_rows": config.get("LEDGER_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS),
+            "max_cells": config.get("LEDGER_IMPORT_MAX_CELLS", DEFAULT_MAX_CELLS)}
 
 
 # --- entry point ---------------------------------------------------------------------------------
 
 
 def run_import(data: bytes, actor: User, clock: Clock, *, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_rows: int = DEFAULT_MAX_ROWS, lang: str = "zh_CN") -> ImportReport:
+               max_rows: int = DEFAULT_MAX_ROWS, max_cells: int = DEFAULT_MAX_CELLS,
+               lang: str = "zh_CN") -> ImportReport:
     """Check, read and validate a ledger, then create its problems and measures (never commits).
 
-    `lang` names columns in messages; the messages themselves follow the current locale.
+    `lang` names columns in messages; the messages themselves follow the current locale. The file is
+    refused before anything is built from it when it is not a workbook or holds more than `max_cells`
+    cells (tracker.ledger.package, then counted again while streaming).
     """
     report = ImportReport(lang=lang)
     try:
-        check_file(data, max_bytes)
-        workbook = load_workbook(data)
+        check_package(data, max_bytes, max_cells)
+        sheets = load_sheets(data, max_rows=max_rows, max_cells=max_cells)
+        tables = [read_table(sheet, max_rows, max_cells) for sheet in sheets]
     except FileRejected as exc:
         report.error(Position(""), exc.message)
         return report
-    # Hidden sheets hold drop-down lists and scratch work, not the ledger.
-    visible = [ws for ws in workbook.worksheets if ws.sheet_state == "visible"]
-    tables = classify([read_table(ws, max_rows) for ws in visible], report)
+    tables = classify(tables, report)
     if not report.ok:
         return report
     if C.PROBLEMS in tables:

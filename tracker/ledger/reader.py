@@ -8,32 +8,23 @@ from __future__ import annotations
 
 import io
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import openpyxl
 from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.worksheet._reader import WorkSheetParser
+from openpyxl.worksheet.cell_range import CellRange
 
 from tracker.i18n import lazy_gettext as _l
 from tracker.ledger.columns import column_key
+from tracker.ledger.package import FileRejected, too_many_cells
 
 HEADER_SEARCH_ROWS = 10
 # Sheets formatted out to column XFD are common; no ledger has more columns than this.
 MAX_COLUMNS = 60
-ZIP_SIGNATURE = b"PK\x03\x04"
-OLE_SIGNATURE = b"\xd0\xcf\x11\xe0"  # the old .xls (and .et) format
-# Unpacked XML is ~10-30x the file; more than this means a zip bomb, not a ledger.
-MAX_UNPACKED_FACTOR = 60
-NOT_XLSX = _l("This is not an Excel workbook (.xlsx). Save the ledger as .xlsx and try again.")
-
-
-class FileRejected(Exception):
-    """The upload is not a workbook we can read; `message` is translated (lazy)."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
+DAMAGED = _l("The workbook could not be read; it may be damaged. Open it in Excel, save it again as .xlsx "
+             "and retry.")
 
 
 @dataclass
@@ -118,52 +109,103 @@ def cell_text(value) -> str:
 # --- the file ----------------------------------------------------------------------------------
 
 
-def check_file(data: bytes, max_bytes: int) -> None:
-    """Refuse what is too large or not really an .xlsx, whatever its name says."""
-    if len(data) > max_bytes:
-        raise FileRejected(_l("The file is larger than the limit of %(size)s.", size=_size(max_bytes)))
-    if data.startswith(OLE_SIGNATURE):
-        raise FileRejected(_l("This is an old-format .xls workbook. Open it in Excel or WPS, save it as "
-                              ".xlsx and try again."))
-    if not data.startswith(ZIP_SIGNATURE):
-        raise FileRejected(NOT_XLSX)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            names = set(zf.namelist())
-            unpacked = sum(info.file_size for info in zf.infolist())
-    except (zipfile.BadZipFile, ValueError):
-        raise FileRejected(NOT_XLSX) from None
-    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-        raise FileRejected(_l("The file is a zip archive but not an Excel workbook (.xlsx)."))
-    if unpacked > max(max_bytes, len(data)) * MAX_UNPACKED_FACTOR:
-        raise FileRejected(_l("The workbook is too large once unpacked."))
+@dataclass
+class Sheet:
+    """A visible sheet as read from the stream: its filled cells (within MAX_COLUMNS) and merged ranges."""
+
+    title: str
+    values: dict[tuple[int, int], object] = field(default_factory=dict)
+    merged: list[CellRange] = field(default_factory=list)
+    height: int = 0  # the last row holding a value: rows that are only formatted do not count
+    too_tall: bool = False  # a value lies below max_rows; the rest of the sheet was not read
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, n // 1024)} KB"
+@dataclass
+class _Budget:
+    """Cells read so far over the whole workbook, against LEDGER_IMPORT_MAX_CELLS."""
+
+    max_cells: int
+    values: int = 0
+    elements: int = 0
+    rows: int = 0
+
+    def refuse(self):
+        raise FileRejected(too_many_cells(self.max_cells))
 
 
-def load_workbook(data: bytes):
-    """The whole workbook (not read-only: only then does openpyxl expose merged ranges)."""
+def load_sheets(data: bytes, *, max_rows: int, max_cells: int) -> list[Sheet]:
+    """Every visible sheet, streamed in openpyxl's read-only mode; refused past `max_cells` cells.
+
+    Memory grows with the filled cells kept (at most `max_cells`), never with what the file declares.
+    Call `check_package` first: it bounds what openpyxl itself reads whole (shared strings, styles).
+    """
+    budget = _Budget(max_cells)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unsupported extensions (slicers, …) are irrelevant
-            return openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            try:
+                # Hidden sheets hold drop-down lists and scratch work, not the ledger.
+                return [_stream(workbook, ws, max_rows, budget) for ws in workbook.worksheets
+                        if ws.sheet_state == "visible"]
+            finally:
+                workbook.close()
+    except FileRejected:
+        raise
     except Exception:  # openpyxl raises many kinds on damaged files; all mean the same to the user
-        raise FileRejected(_l("The workbook could not be read; it may be damaged. Open it in Excel, "
-                              "save it again as .xlsx and retry.")) from None
+        raise FileRejected(DAMAGED) from None
+
+
+def _stream(workbook, ws, max_rows: int, budget: _Budget) -> Sheet:
+    """One sheet's rows as openpyxl parses them (what ReadOnlyWorksheet.iter_rows does, minus the padding
+    of rows and columns up to the declared dimension, which may say XFD1048576)."""
+    sheet = Sheet(title=ws.title)
+    with ws._get_source() as source:
+        parser = WorkSheetParser(source, ws._shared_strings, data_only=True, epoch=workbook.epoch,
+                                 date_formats=workbook._date_formats,
+                                 timedelta_formats=workbook._timedelta_formats)
+        for number, cells in parser.parse():
+            budget.rows += 1
+            budget.elements += len(cells)
+            if budget.rows > budget.max_cells or budget.elements > 2 * budget.max_cells:
+                budget.refuse()
+            for cell in cells:
+                value = cell["value"]
+                if value is None or value == "":
+                    continue
+                if number > max_rows:
+                    sheet.too_tall = True
+                    return sheet
+                budget.values += 1
+                if budget.values > budget.max_cells:
+                    budget.refuse()
+                if cell["column"] <= MAX_COLUMNS:
+                    sheet.values[(number, cell["column"])] = value
+                sheet.height = number
+        if parser.merged_cells is not None:
+            sheet.merged = [CellRange(m.ref) for m in parser.merged_cells.mergeCell]
+    return sheet
 
 
 # --- one sheet -----------------------------------------------------------------------------------
 
 
-def _merged(ws, height: int) -> tuple[dict, dict]:
-    """Every cell of a merged range → the top-left value, and → the range itself."""
+def _merged(sheet: Sheet, height: int, max_cells: int) -> tuple[dict, dict]:
+    """Every cell of a merged range → the top-left value, and → the range itself.
+
+    Ranges may overlap and cover whole sheets; past `max_cells` covered cells the workbook is refused.
+    """
     values, ranges = {}, {}
-    for rng in ws.merged_cells.ranges:
-        value = ws.cell(rng.min_row, rng.min_col).value
-        for r in range(rng.min_row, min(rng.max_row, height) + 1):
-            for c in range(rng.min_col, min(rng.max_col, MAX_COLUMNS) + 1):
+    covered = 0
+    for rng in sheet.merged:
+        rows = range(rng.min_row, min(rng.max_row, height) + 1)
+        cols = range(rng.min_col, min(rng.max_col, MAX_COLUMNS) + 1)
+        covered += len(rows) * len(cols)
+        if covered > max_cells:
+            raise FileRejected(too_many_cells(max_cells))
+        value = sheet.values.get((rng.min_row, rng.min_col))
+        for r in rows:
+            for c in cols:
                 values[(r, c)] = value
                 ranges[(r, c)] = rng
     return values, ranges
@@ -179,36 +221,25 @@ def _find_header(grid: list[list]) -> int | None:
     return best
 
 
-def _last_filled_row(ws) -> int:
-    """The last row holding a value: rows that are only formatted (often thousands) do not count.
-
-    openpyxl's max_row counts formatted empty rows; its cell store (bounded by the file size) does not lie.
-    """
-    if ws.max_row <= HEADER_SEARCH_ROWS:
-        return ws.max_row
-    return max((r for (r, _c), cell in ws._cells.items() if cell.value not in (None, "")), default=0)
-
-
-def read_table(ws, max_rows: int) -> Table:
-    """A sheet as a Table; problems found while reading are kept on it, not raised."""
-    table = Table(title=ws.title)
-    height = _last_filled_row(ws)
-    if height > max_rows:
-        table.problems.append((Position(ws.title), _l("The sheet has more than %(n)s rows; split the ledger.",
-                                                     n=max_rows)))
+def read_table(sheet: Sheet, max_rows: int, max_cells: int) -> Table:
+    """A sheet as a Table; problems found while reading are kept on it, not raised (but a workbook
+    whose merged ranges cover more than `max_cells` cells is refused with FileRejected)."""
+    table = Table(title=sheet.title)
+    height = sheet.height
+    if sheet.too_tall or height > max_rows:
+        table.problems.append((Position(sheet.title),
+                               _l("The sheet has more than %(n)s rows; split the ledger.", n=max_rows)))
         return table
-    values, ranges = _merged(ws, height)
-    grid = []
-    width = min(ws.max_column, MAX_COLUMNS)
-    rows = ws.iter_rows(max_row=max(height, 1), max_col=width, values_only=True)
-    for r, row in enumerate(rows, start=1):
-        grid.append([values.get((r, c), v) for c, v in enumerate(row, start=1)])
+    values, ranges = _merged(sheet, height, max_cells)
+    width = max((c for (_r, c) in (*sheet.values, *values)), default=1)
+    grid = [[values.get((r, c), sheet.values.get((r, c))) for c in range(1, width + 1)]
+            for r in range(1, max(height, 1) + 1)]
     if not any(cell_text(v) for row in grid for v in row):
-        table.problems.append((Position(ws.title), _l("The sheet is empty.")))
+        table.problems.append((Position(sheet.title), _l("The sheet is empty.")))
         return table
     index = _find_header(grid)
     if index is None:
-        table.problems.append((Position(ws.title), _l(
+        table.problems.append((Position(sheet.title), _l(
             "No header row found: none of the first %(n)s rows names the ledger's columns "
             "(问题描述, 整改措施, 责任人, 整改时限…).", n=HEADER_SEARCH_ROWS)))
         return table

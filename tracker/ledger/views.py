@@ -28,7 +28,7 @@ from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.ledger.export import build_ledger_xlsx, build_template_xlsx
 from tracker.ledger.forms import ConfirmForm, UploadForm
-from tracker.ledger.importer import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, run_import
+from tracker.ledger.importer import import_limits, run_import
 from tracker.problems.models import Category
 from tracker.tasks.models import Task
 from tracker.tasks.queries import TaskFilters, task_query
@@ -43,9 +43,7 @@ SESSION_KEY = "ledger_imports"
 
 
 def _limits() -> dict:
-    cfg = current_app.config
-    return {"max_bytes": cfg.get("LEDGER_IMPORT_MAX_BYTES", DEFAULT_MAX_BYTES),
-            "max_rows": cfg.get("LEDGER_IMPORT_MAX_ROWS", DEFAULT_MAX_ROWS)}
+    return import_limits(current_app.config)
 
 
 def _spool():

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote
 
 from flask import current_app
 
@@ -33,28 +36,87 @@ def upload_dir() -> Path:
     return path
 
 
-def clean_filename(name: str) -> str:
-    """Keep the user's (often Chinese) name for display, minus any path and control characters."""
+MAX_NAME = 120  # characters of a stored name; a longer stem is shortened, the extension kept
+MAX_EXTENSION = 16
+DEFAULT_STEM = "佐证材料"
+# Control (Cc), format (Cf: zero-width spaces and joiners, BOM, bidirectional overrides that make
+# "exe.pdf" read as "fdp.exe"), surrogates, private use and unassigned code points, line separators.
+_DROPPED = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._\- ]+")
+
+
+def _visible(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _DROPPED)
+    # Other spaces (ideographic, no-break, …) become one plain space; runs of spaces one space.
+    return " ".join(text.split())
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(stem, extension) of a client's file name after cleaning; the extension is the real last one
+    ("report.pdf.exe" → exe), "" when there is none. The stem may be empty (".pdf", "\u200b.pdf")."""
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip().strip(".")
-    return name[:200] or "file"
+    name = _visible(name).rstrip(". ")  # Windows drops trailing dots and spaces; so do we
+    if "." not in name:
+        return name.strip(". "), ""
+    stem, extension = name.rsplit(".", 1)
+    return stem.strip(". "), extension.strip()
+
+
+def clean_filename(name: str) -> str:
+    """The name kept for display and download: NFC, without control or invisible characters, trimmed,
+    a long stem shortened (the extension kept); a stem that is empty after cleaning is 佐证材料."""
+    stem, extension = split_name(name)
+    if not extension:
+        return stem[:MAX_NAME]
+    stem = stem or DEFAULT_STEM
+    room = MAX_NAME - len(extension) - 1
+    if len(stem) > room:
+        stem = stem[:max(room - 1, 1)].rstrip(". ") + "…"
+    return f"{stem}.{extension}"
 
 
 def extension_of(name: str) -> str:
-    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return split_name(name)[1].lower()
 
 
 def check_upload(upload: Upload, field: str = "files") -> str:
-    """Return the cleaned name or raise ValidationFailed naming the file."""
-    name = clean_filename(upload.filename or "")
-    allowed = current_app.config["UPLOAD_EXTENSIONS"]
-    if extension_of(name) not in allowed:
+    """Return the cleaned name or raise ValidationFailed naming the file: a name problem (nothing left of
+    it, no extension) is told apart from a type problem (an extension that is not accepted)."""
+    stem, extension = split_name(upload.filename or "")
+    if not stem and not extension:
         raise ValidationFailed(
-            _l("%(name)s: this file type is not accepted. Accepted: %(types)s",
-               name=name, types=", ".join(sorted(allowed))),
+            _l("A file has no usable name (it is empty or made of invisible characters). Rename it, for "
+               "example 整改报告.pdf, and upload it again."),
+            {field: [_l("The file name is empty.")]},
+        )
+    name = clean_filename(upload.filename or "")
+    if not extension:
+        raise ValidationFailed(
+            _l("%(name)s: the file name has no extension (such as .pdf or .docx), so its type is unknown. "
+               "Add the extension to the name and upload it again.", name=name),
+            {field: [_l("The file name has no extension.")]},
+        )
+    allowed = current_app.config["UPLOAD_EXTENSIONS"]
+    if len(extension) > MAX_EXTENSION or extension.lower() not in allowed:
+        raise ValidationFailed(
+            _l("%(name)s: files of type .%(ext)s are not accepted. Accepted: %(types)s",
+               name=name, ext=extension.lower()[:MAX_EXTENSION], types=", ".join(sorted(allowed))),
             {field: [_l("File type not accepted.")]},
         )
     return name
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the name as RFC 5987 `filename*` (UTF-8) and an ASCII `filename` for old
+    clients: the name's ASCII letters, else file.<ext>."""
+    stem, extension = split_name(filename)
+    extension = _ASCII_SAFE.sub("", extension.lower())
+    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode("ascii")
+    plain = " ".join(_ASCII_SAFE.sub(" ", plain).split()).strip(". ") or "file"
+    fallback = f"{plain}.{extension}" if extension else plain
+    quoted = quote(filename, safe="!#$&+-.^_`|~")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quoted}"
 
 
 def store(upload: Upload, field: str = "files") -> dict:

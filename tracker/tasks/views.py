@@ -421,7 +421,9 @@ def evidence_download(evidence_id: int):
     path = evidence.path_of(ev.stored_name)
     if not path.is_file():
         abort(404)
-    return send_file(path, as_attachment=True, download_name=ev.filename, mimetype=ev.content_type,
-                     max_age=0)
+    response = send_file(path, as_attachment=True, download_name=ev.filename, mimetype=ev.content_type,
+                         max_age=0)
+    response.headers["Content-Disposition"] = evidence.content_disposition(ev.filename)
+    return response
 
 
