@@ -54,7 +54,7 @@ def peak_mb() -> float:
 
 
 def digest(app, args) -> dict:
-    """The weekly digest job's three steps (as reminders.services.send_digest): build, queue+commit, send."""
+    """The weekly digest's three steps (as in reminders.services.run_once): build, queue+commit, send."""
     clock = current_clock()
     items = db.session.scalar(
         sa.select(sa.func.count(Task.id)).join(User, User.id == Task.owner_id)

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from flask import g
 from sqlalchemy.engine import Engine
 
-from tracker import create_app
+from tracker import create_app, refdata
 from tracker.clock import Clock
 from tracker.enums import Role, SourceKind, TaskType
 from tracker.extensions import db
+from tracker.reminders import services as reminder_services
 
 pytest_plugins = ["browser_support", "live_gunicorn"]  # live_server, browser, page; live_gunicorn
 
@@ -91,9 +92,11 @@ def app(backend, tmp_path):
     def fresh_request_globals():
         # The fixture keeps one app context open for the whole test, so requests share `g`;
         # forget what a previous request cached there (user, locale, clock), as a server would.
-        for name in ("_login_user", "clock", "reference_stamp", "unread_notifications", "login_session_id",
-                     "login_seen_due"):
+        for name in ("_login_user", "clock", "login_session_id", "login_seen_due"):
             g.pop(name, None)
+        # and what it read into the session (which lives as long as the app context)
+        for name in (refdata.STAMP, reminder_services.UNREAD):
+            db.session.info.pop(name, None)
         flask_babel.refresh()
     with app.app_context():
         if backend == "postgresql":

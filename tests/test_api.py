@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD, TODAY
 
-from tracker.api import openapi, schemas, tokens
-from tracker.api.models import ApiToken
+from tracker.api import openapi, schemas
+from tracker.auth import tokens
+from tracker.auth.models import ApiToken
 from tracker.enums import TaskState
 from tracker.extensions import db
 from tracker.tasks import services as task_services

@@ -19,7 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tracker.api import openapi, tokens
+from tracker.api import openapi
+from tracker.auth import tokens
 from tracker.extensions import db
 from tracker.tasks import services
 

@@ -26,7 +26,7 @@ from flask_babel import force_locale
 from live_gunicorn import hidden_inputs, multipart
 from sqlalchemy.orm import joinedload
 
-from tracker.api import tokens as api_tokens
+from tracker.auth import tokens as api_tokens
 from tracker.clock import Clock
 from tracker.enums import TaskState, TaskType
 from tracker.extensions import db

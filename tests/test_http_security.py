@@ -10,7 +10,7 @@ from conftest import NOW, PASSWORD
 from flask import g
 
 from tracker import create_app
-from tracker.api import tokens
+from tracker.auth import tokens
 from tracker.clock import Clock
 from tracker.enums import Role
 from tracker.extensions import db

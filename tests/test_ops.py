@@ -93,7 +93,7 @@ def test_healthz_details_for_a_logged_in_admin_only(app, org, login_as, who, det
 
 @pytest.mark.parametrize("who, detailed", [("admin", True), ("mgr_root", False), ("staff_a", False)])
 def test_healthz_details_for_an_admins_api_token_only(app, client, org, clock, who, detailed):
-    from tracker.api import tokens
+    from tracker.auth import tokens
 
     _, raw = tokens.create_token(org.users[who], clock, name="monitor")
     db.session.commit()

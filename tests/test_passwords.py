@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from conftest import NOW, PASSWORD
 from flask import g
 
-from tracker.api import tokens
+from tracker.auth import tokens
 from tracker.clock import Clock
 from tracker.demo import data as demo_data
 from tracker.enums import Role

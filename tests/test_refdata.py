@@ -11,8 +11,8 @@ from tracker import create_app, refdata
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.org import services as org_services
+from tracker.org.models import ReferenceStamp
 from tracker.problems.models import Category
-from tracker.refdata import ReferenceStamp
 
 
 def select(html: str, name: str) -> str:

@@ -21,7 +21,7 @@ from test_ledger_import import GOOD, _set, _with, attempt, workbook
 from test_ledger_import import counts as ledger_counts
 from test_problems_views import counts, valid_form
 
-from tracker.api import tokens
+from tracker.auth import tokens
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.problems import services as problems

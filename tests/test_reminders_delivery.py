@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from conftest import TODAY, when
-from flask import g, render_template_string
+from flask import render_template_string
 from flask_login import login_user
 
 from tracker.clock import utcnow
@@ -312,14 +312,14 @@ def test_the_bell_count_read_with_the_user_follows_changes_in_the_request(app, o
     assert 'data-unread="2"' in login_as(org.staff_a).get("/tasks").get_data(as_text=True)
     with app.test_request_context():
         login_user(org.staff_a)
-        g.unread_notifications = 2  # as tracker.web.load_user reads it with the user
+        db.session.info[services.UNREAD] = 2  # as tracker.web.load_user reads it with the user
         services.mark_all_read(org.staff_a, clock)  # one UPDATE statement
         assert render_template_string("{{ unread_notifications() }}") == "0"
-        g.unread_notifications = 5
+        db.session.info[services.UNREAD] = 5
         make.task(org.mgr_a, owner=org.staff_a, measure="新措施")
         outbox.flush(when("2026-06-15T10:00:00"))  # rows written through the session
         assert render_template_string("{{ unread_notifications() }}") == "1"
-        g.unread_notifications = 7
+        db.session.info[services.UNREAD] = 7
         notification = db.session.scalars(sa.select(Notification).where(Notification.read_at.is_(None))).one()
         notification.read_at = clock.now()  # an object changed and flushed
         db.session.flush()

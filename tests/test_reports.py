@@ -18,7 +18,7 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 from markdown_it import MarkdownIt
 
-from tracker.api import tokens as api_tokens
+from tracker.auth import tokens as api_tokens
 from tracker.enums import SourceKind, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db

@@ -197,3 +197,27 @@ def test_two_scheduler_processes_one_leads_and_the_other_takes_over(app, tmp_pat
             except subprocess.TimeoutExpired:
                 p.kill()
         server.stop()
+
+
+def test_the_weekly_digest_is_triggered_once_even_when_the_cron_entry_and_the_rules_pass_both_run(
+        app, org, make, monkeypatch):
+    from tracker.reminders import digest as digest_rule
+
+    make.task(org.mgr_a, owner=org.staff_a, measure="周报里的措施")
+    db.session.commit()
+    built = []
+    real = digest_rule.digest
+    monkeypatch.setattr(digest_rule, "digest", lambda clock: built.append(clock.now()) or real(clock))
+    sched = scheduler.build(app)
+    for moment in ("2026-06-15T09:00:00", "2026-06-15T09:00:05", "2026-06-15T09:05", "2026-06-16T08:00"):
+        app.config["NOW"] = moment  # Monday 09:00, the cron time, then the rules' later passes
+        for job_id in ("digest", "rules"):
+            sched.get_job(job_id).func()
+    assert len(built) == 1
+    keys = db.session.scalars(sa.select(Notification.dedupe_key).where(Notification.kind == "digest")).all()
+    assert sorted(keys) == sorted(set(keys)) and keys
+    assert all(key.endswith(":2026-W25") for key in keys)
+    app.config["NOW"] = "2026-06-22T09:00:00"  # next Monday: next week's digest, once again
+    sched.get_job("digest").func()
+    sched.get_job("rules").func()
+    assert len(built) == 2

@@ -4,7 +4,9 @@ from conftest import PASSWORD
 def test_login_page_renders_in_chinese_by_default(client):
     response = client.get("/login")
     assert response.status_code == 200
-    assert "登录".encode() in response.data or b"Log in" in response.data
+    page = response.get_data(as_text=True)
+    assert '<html lang="zh' in page and "登录" in page and "密码" in page
+    assert "Log in" not in page and "Password" not in page
 
 
 def test_login_with_wrong_password_is_refused(client, org):

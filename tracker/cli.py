@@ -6,10 +6,19 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from tracker import demo
+from tracker.auth.cli import commands as auth_commands
 from tracker.clock import Clock, current_clock
 from tracker.enums import Role
 from tracker.errors import ServiceError
 from tracker.extensions import db
+from tracker.ledger.cli import commands as ledger_commands
+from tracker.ops.cli import commands as ops_commands
+from tracker.org import services as org
+from tracker.org.models import Unit
+from tracker.problems.services import seed_categories
+from tracker.reminders.cli import commands as reminder_commands
+from tracker.reports.cli import commands as report_commands
 
 
 def _clock(now: str | None) -> Clock:
@@ -33,9 +42,6 @@ def _fail(exc: ServiceError) -> None:
 @click.option("--language", default="zh_CN", type=click.Choice(["zh_CN", "en"]))
 def create_user_command(username, password, role, unit_code, email, name, language):
     """Create a user."""
-    from tracker.org import services as org
-    from tracker.org.models import Unit
-
     unit = None
     if unit_code:
         unit = db.session.scalar(sa.select(Unit).where(Unit.code == unit_code))
@@ -55,9 +61,6 @@ def create_user_command(username, password, role, unit_code, email, name, langua
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has units.")
 def demo_command(now, if_empty):
     """Load the demo organisation, people, problems and measures."""
-    from tracker import demo
-    from tracker.org.models import Unit
-
     def echo_logins(title, logins):
         click.echo(title)
         for username, password, role, unit in logins:
@@ -81,19 +84,11 @@ def demo_command(now, if_empty):
 @click.command("seed")
 def seed_command():
     """Add the default categories to an empty category list."""
-    from tracker.problems.services import seed_categories
-
     seed_categories()
     db.session.commit()
 
 
 def init_app(app: Flask) -> None:
-    from tracker.api.cli import commands as api_commands
-    from tracker.ledger.cli import commands as ledger_commands
-    from tracker.ops.cli import commands as ops_commands
-    from tracker.reminders.cli import commands as reminder_commands
-    from tracker.reports.cli import commands as report_commands
-
     for command in (create_user_command, demo_command, seed_command, *ledger_commands, *report_commands,
-                    *reminder_commands, *api_commands, *ops_commands):
+                    *reminder_commands, *auth_commands, *ops_commands):
         app.cli.add_command(command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g
 
 
 class Clock:
@@ -45,6 +45,13 @@ def current_clock() -> Clock:
     if fixed:
         return Clock.parse(fixed, tz) if isinstance(fixed, str) else Clock(tz, fixed)
     return Clock(tz)
+
+
+def request_clock() -> Clock:
+    """This request's clock (fixed by NOW in config for demos and tests), read once per request."""
+    if "clock" not in g:
+        g.clock = current_clock()
+    return g.clock
 
 
 def utcnow() -> datetime:

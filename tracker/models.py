@@ -1,11 +1,9 @@
 """Every model in one namespace, for Alembic autogenerate and for convenience in tests."""
 
-from tracker.api.models import ApiToken
 from tracker.audit.models import AuditEvent
-from tracker.auth.models import LoginSession
-from tracker.org.models import Unit, User
+from tracker.auth.models import ApiToken, LoginSession
+from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
-from tracker.refdata import ReferenceStamp
 from tracker.reminders.models import Notification, SchedulerLease
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 

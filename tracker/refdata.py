@@ -12,45 +12,27 @@ Entries are plain tuples, never ORM objects: they outlive the session that read 
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import date
 from functools import cached_property
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app, g, has_app_context
+from flask import current_app
 from markupsafe import escape
 from sqlalchemy import event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from tracker import scope
 from tracker.enums import Role
 from tracker.extensions import db
-from tracker.org.models import Unit, User
+from tracker.org.models import ReferenceStamp, Unit, User, new_stamp
+from tracker.org.queries import scoped_user_rows
 from tracker.problems.models import Category, Source
+from tracker.tasks.queries import sources_in_scope
 
+STAMP = "reference_stamp"  # the key of the stamp this session read, in Session.info
 MAX_ENTRIES = 1024  # distinct scopes × lists; a city with 200 units needs a few hundred
-
-
-class ReferenceStamp(db.Model):
-    """One row: a random token renewed whenever units, people, sources or categories change."""
-
-    __tablename__ = "reference_stamp"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    stamp: Mapped[str] = mapped_column(sa.String(32))
-
-
-def new_stamp() -> str:
-    # Random, not a counter: a fresh database (each test's, a restored one) never repeats the
-    # stamp of another that a long-lived process may still hold entries for.
-    return uuid.uuid4().hex
-
-
-@event.listens_for(ReferenceStamp.__table__, "after_create")
-def _first_stamp(table, connection, **kw) -> None:
-    connection.execute(table.insert().values(id=1, stamp=new_stamp()))
 
 
 def renew(connection: sa.Connection) -> None:
@@ -58,8 +40,12 @@ def renew(connection: sa.Connection) -> None:
     table = ReferenceStamp.__table__
     if not connection.execute(table.update().where(table.c.id == 1).values(stamp=new_stamp())).rowcount:
         connection.execute(table.insert().values(id=1, stamp=new_stamp()))
-    if has_app_context():
-        g.pop("reference_stamp", None)
+
+
+def _renew_in(session: Session) -> None:
+    """A new stamp in the session's transaction; the stamp it had read is no longer this data's."""
+    renew(session.connection())
+    session.info.pop(STAMP, None)
 
 
 # --- what counts as a change ---------------------------------------------------------------------
@@ -82,7 +68,7 @@ def _after_flush(session: Session, flush_context) -> None:
     changed = [o for o in session.dirty if isinstance(o, WATCHED) and session.is_modified(o)]
     added_or_gone = any(isinstance(o, WATCHED) for o in (*session.new, *session.deleted))
     if added_or_gone or any(_changes_lists(o) for o in changed):
-        renew(session.connection())
+        _renew_in(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -92,7 +78,7 @@ def _bulk_statement(state) -> None:
         return
     table = getattr(state.statement, "table", None)
     if table is not None and table.name in WATCHED_TABLES:
-        renew(state.session.connection())
+        _renew_in(state.session)
 
 
 # --- the cache -----------------------------------------------------------------------------------
@@ -105,9 +91,10 @@ def stamp_subquery() -> sa.ScalarSelect:
 def current_stamp() -> str | None:
     """This request's stamp (read once per request, with the user when logged in: see
     tracker.web.load_user); None when the database has no stamp row."""
-    if "reference_stamp" not in g:
-        g.reference_stamp = db.session.scalar(sa.select(stamp_subquery()))
-    return g.reference_stamp
+    info = db.session.info  # the session lives as long as the app context: one read per request
+    if STAMP not in info:
+        info[STAMP] = db.session.scalar(sa.select(stamp_subquery()))
+    return info[STAMP]
 
 
 class _Store:
@@ -212,8 +199,6 @@ def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = N
     """(id, name) of the people in the actor's subtree (admins: all) with these roles, by unit and
     name; `within` narrows to a unit's subtree, `limit` caps the list. Inactive people too: old
     measures are still theirs."""
-    from tracker.viewutils import scoped_user_rows
-
     roles = tuple(roles)
     key = ("people", scope_key(actor), roles, within.path if within is not None else None, limit)
     return cached(key, lambda: [PersonRow(*r) for r in scoped_user_rows(
@@ -222,8 +207,6 @@ def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = N
 
 def sources(actor: User) -> PickList:
     """(id, name, held_on) of the sources the actor's filter bars offer (see sources_in_scope)."""
-    from tracker.tasks.queries import sources_in_scope
-
     return cached(("sources", scope_key(actor)), lambda: [SourceRow(*r) for r in sources_in_scope(actor)])
 
 

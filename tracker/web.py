@@ -25,27 +25,39 @@ from flask_login import current_user, user_loaded_from_cookie
 from flask_login.utils import decode_cookie
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from tracker import i18n, security, transactions, widgets
+from tracker import cli, i18n, refdata, security, transactions, widgets
 from tracker import models as _models  # noqa: F401  (every table known to Alembic)
 from tracker import sqlite as tracker_sqlite
+from tracker.admin.views import bp as admin_bp
 from tracker.api import errors as api_errors
+from tracker.api.views import bp as api_bp
 from tracker.auth import services as logins
 from tracker.auth.models import LoginSession
-from tracker.clock import current_clock, utcnow
+from tracker.auth.views import bp as auth_bp
+from tracker.clock import request_clock, utcnow
+from tracker.dashboard.views import bp as dashboard_bp
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ServiceError
-from tracker.extensions import babel, csrf, db, limiter, login_manager, migrate
+from tracker.extensions import MAX_ID, babel, csrf, db, limiter, login_manager, migrate
 from tracker.i18n import lazy_gettext as _l
+from tracker.ledger.views import bp as ledger_bp
 from tracker.ops import logging as ops_logging
+from tracker.ops.views import bp as ops_bp
+from tracker.org.models import User
+from tracker.problems.views import bp as problems_bp
 from tracker.refdata import PickList
+from tracker.reminders import scheduler
+from tracker.reminders.services import UNREAD, unread_count_of
+from tracker.reminders.views import bp as reminders_bp
+from tracker.reports.views import bp as reports_bp
 from tracker.tasks import evidence
-from tracker.viewutils import MAX_ID
+from tracker.tasks.views import bp as tasks_bp
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -81,19 +93,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")  # per process; set a shared store to share
     limiter.init_app(app)
 
-    from tracker import cli
-    from tracker.admin.views import bp as admin_bp
-    from tracker.api.views import bp as api_bp
-    from tracker.auth.views import bp as auth_bp
-    from tracker.dashboard.views import bp as dashboard_bp
-    from tracker.ledger.views import bp as ledger_bp
-    from tracker.ops.views import bp as ops_bp
-    from tracker.problems.views import bp as problems_bp
-    from tracker.reminders import scheduler
-    from tracker.reminders.views import bp as reminders_bp
-    from tracker.reports.views import bp as reports_bp
-    from tracker.tasks.views import bp as tasks_bp
-
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
                       dashboard_bp, ops_bp):
         app.register_blueprint(blueprint)
@@ -114,12 +113,12 @@ def init_app(app: Flask) -> None:
 
     app.after_request(security.add_headers)
 
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
 
-    @event.listens_for(Session, "after_commit")
-    def _files_committed(session):
-        session.info.pop("written_files", None)
+@sa.event.listens_for(Session, "after_commit")
+def _files_committed(session: Session) -> None:
+    """Evidence files of a committed transaction stay (see discard_uncommitted_files). Registered
+    once, here: inside init_app every create_app would add another listener to every Session."""
+    session.info.pop("written_files", None)
 
 
 def _init_login(app: Flask) -> None:
@@ -149,10 +148,6 @@ def _user_statement() -> sa.Select:
     every page's frame needs besides, in one round trip: the reference stamp of the filter bars'
     pick lists and the unread count of the bell. Built once: constructing it cost a tenth of a
     list page."""
-    from tracker import refdata
-    from tracker.org.models import User
-    from tracker.reminders.services import unread_count_of
-
     return (sa.select(User, refdata.stamp_subquery(), unread_count_of(User.id), LoginSession.id,
                       LoginSession.remember, LoginSession.created_at, LoginSession.last_seen_at)
             .join(LoginSession, sa.and_(LoginSession.user_id == User.id,
@@ -175,7 +170,7 @@ def load_user(login_id: str):
     g.login_session_id = login
     if logins.touch_due(last_seen_at, now):
         g.login_seen_due = login
-    g.reference_stamp, g.unread_notifications = stamp, unread
+    db.session.info.update({refdata.STAMP: stamp, UNREAD: unread})  # what the page's frame reads
     return user
 
 
@@ -333,8 +328,7 @@ def _memo_url_for(app: Flask):
 def _register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject():
-        clock = g.get("clock") or current_clock()
-        g.clock = clock
+        clock = request_clock()
         return {
             "today": clock.today(),
             "due_soon_days": app.config["DUE_SOON_DAYS"],

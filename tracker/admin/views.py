@@ -9,18 +9,20 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager
 
-from tracker import scope
+from tracker import scope, textsearch
 from tracker.admin.forms import CategoryForm, SourceForm, UnitForm, UserForm
+from tracker.clock import request_clock
 from tracker.enums import OPEN_STATES, Role, SourceKind
 from tracker.errors import ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.org import services as org
 from tracker.org.models import Unit, User
+from tracker.org.queries import scoped_units
 from tracker.problems import services as problems
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Task
-from tracker.viewutils import clock, form_errors, int_arg, paginate, roles_required, scoped_units, sort_arg
+from tracker.viewutils import form_errors, int_arg, paginate, roles_required, sort_arg
 
 bp = Blueprint("admin", __name__)
 
@@ -55,7 +57,7 @@ def _unit(unit_id: int | None) -> Unit | None:
 
 def _contains(column, text: str):
     """Case-insensitive substring match that treats % and _ literally."""
-    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+    return sa.func.lower(column).like(textsearch.contains(text.lower()), escape=textsearch.ESCAPE)
 
 
 def _subtree_filter(column, unit_id: int | None):
@@ -123,7 +125,8 @@ def _edit_user(user: User | None):
         return _show(form, context)
     try:
         saved = org.save_user(
-            current_user, clock(), username=form.username.data, name=form.name.data, email=form.email.data,
+            current_user, request_clock(), username=form.username.data, name=form.name.data,
+            email=form.email.data,
             role=form.role.data, unit=_unit(form.unit.data), language=form.language.data,
             active=form.active.data, password=form.password.data or None, user=user,
             keep_login=g.get("login_session_id"),
@@ -158,7 +161,7 @@ def user_active(user_id: int):
     """Deactivate or reactivate; the service refuses to lock out the acting admin."""
     user = db.get_or_404(User, user_id)
     active = request.form.get("active") == "1"
-    org.save_user(current_user, clock(), username=user.username, name=user.name, email=user.email,
+    org.save_user(current_user, request_clock(), username=user.username, name=user.name, email=user.email,
                   role=user.role, unit=user.unit, language=user.language, active=active, user=user,
                   keep_login=g.get("login_session_id"))
     db.session.commit()
@@ -202,7 +205,7 @@ def _edit_unit(unit: Unit | None):
     if not form.validate_on_submit():
         return _show(form, context)
     try:
-        saved = org.save_unit(current_user, clock(), code=form.code.data, name=form.name.data,
+        saved = org.save_unit(current_user, request_clock(), code=form.code.data, name=form.name.data,
                               parent=_unit(form.parent.data), sort_order=form.sort_order.data or 0, unit=unit)
     except ValidationFailed as exc:
         return _refused(form, exc, context)
@@ -234,7 +237,7 @@ def unit_delete(unit_id: int):
     """Delete a unit nothing refers to (the service refuses otherwise)."""
     unit = db.get_or_404(Unit, unit_id)
     name = unit.name
-    org.delete_unit(current_user, clock(), unit)
+    org.delete_unit(current_user, request_clock(), unit)
     db.session.commit()
     flash(_("Unit %(name)s is deleted.", name=name), "success")
     return redirect(url_for("admin.units"))
@@ -265,7 +268,7 @@ def _edit_category(category: Category | None):
     if not form.validate_on_submit():
         return _show(form, context)
     try:
-        saved = problems.save_category(current_user, clock(), name=form.name.data,
+        saved = problems.save_category(current_user, request_clock(), name=form.name.data,
                                        sort_order=form.sort_order.data or 0, active=form.active.data,
                                        category=category)
     except ValidationFailed as exc:
@@ -297,7 +300,7 @@ def category_edit(category_id: int):
 def category_active(category_id: int):
     """Deactivate (hide from new problems) or reactivate a category."""
     category = db.get_or_404(Category, category_id)
-    problems.save_category(current_user, clock(), name=category.name, sort_order=category.sort_order,
+    problems.save_category(current_user, request_clock(), name=category.name, sort_order=category.sort_order,
                            active=request.form.get("active") == "1", category=category)
     db.session.commit()
     flash(_("Category %(name)s is saved.", name=category.name), "success")
@@ -311,7 +314,7 @@ def category_delete(category_id: int):
     """Delete an unused category; a used one is refused (deactivate it instead)."""
     category = db.get_or_404(Category, category_id)
     name = category.name
-    problems.delete_category(current_user, clock(), category)
+    problems.delete_category(current_user, request_clock(), category)
     db.session.commit()
     flash(_("Category %(name)s is deleted.", name=name), "success")
     return redirect(url_for("admin.categories"))
@@ -371,7 +374,7 @@ def _edit_source(source: Source | None):
     if not form.validate_on_submit():
         return _show(form, context)
     try:
-        saved = problems.save_source(current_user, clock(), name=form.name.data, kind=form.kind.data,
+        saved = problems.save_source(current_user, request_clock(), name=form.name.data, kind=form.kind.data,
                                      unit=_unit(form.unit.data), held_on=form.held_on.data, source=source)
     except ValidationFailed as exc:
         return _refused(form, exc, context)
@@ -403,7 +406,7 @@ def source_delete(source_id: int):
     """Delete a source no problem came from (the service refuses otherwise)."""
     source = _source_or_404(source_id)
     name = source.name
-    problems.delete_source(current_user, clock(), source)
+    problems.delete_source(current_user, request_clock(), source)
     db.session.commit()
     flash(_("Source %(name)s is deleted.", name=name), "success")
     return redirect(url_for("admin.sources"))

@@ -11,14 +11,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from tracker import scope
-from tracker.api import auth, errors, schemas, tokens
+from tracker.api import errors, schemas
 from tracker.api.errors import ApiError
+from tracker.auth import bearer, tokens
+from tracker.clock import request_clock
 from tracker.enums import Role
-from tracker.errors import ServiceError
-from tracker.extensions import db, limiter, login_manager
+from tracker.errors import ServiceError, ValidationFailed
+from tracker.extensions import MAX_ID, db, limiter, login_manager
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
-from tracker.viewutils import clock
+from tracker.tasks.models import Task
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -45,11 +47,11 @@ def authenticate():
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     g._login_user = login_manager.anonymous_user()  # what Flask-Login's current_user returns
-    raw = auth.bearer_token()
-    user = tokens.authenticate(raw, clock()) if raw else None
+    raw = bearer.bearer_token()
+    user = tokens.authenticate(raw, request_clock()) if raw else None
     if user is None:
         db.session.rollback()
-        auth.failed_authentication()  # 429 once this address failed too often
+        bearer.failed_authentication()  # 429 once this address failed too often
         raise ApiError(401, "unauthorized", errors.HTTP_MESSAGES[401])
     if db.session.info.pop("api_token_touched", False):
         db.session.commit()  # last_used_at, written at most once a minute per token
@@ -96,7 +98,7 @@ def not_found():
 
 def get_or_404(model, object_id: int, *options):
     """Any row by id (ids beyond 32 bits cannot exist and would overflow the database's integer)."""
-    if not 1 <= object_id <= schemas.MAX_ID:
+    if not 1 <= object_id <= MAX_ID:
         raise not_found()
     obj = db.session.get(model, object_id, options=list(options))
     if obj is None:
@@ -106,8 +108,6 @@ def get_or_404(model, object_id: int, *options):
 
 def task_or_404(task_id: int, *options):
     """A task the caller may read, else 404 (never 403: ids cannot be probed)."""
-    from tracker.tasks.models import Task
-
     task = get_or_404(Task, task_id, *options)
     if not scope.can_read_task(actor(), task):
         raise not_found()
@@ -126,8 +126,6 @@ def reference(model, object_id: int | None, field: str, errs: dict, message):
 
 def raise_errors(errs: dict) -> None:
     if errs:
-        from tracker.errors import ValidationFailed
-
         raise ValidationFailed(next(iter(errs.values()))[0], errs)
 
 
@@ -147,7 +145,7 @@ def paged(stmt, count_stmt, serialise, *options) -> dict:
     offset = (page - 1) * per_page
     # Past MAX_ID rows there is nothing, and a larger OFFSET overflows the database's integer.
     ids = (db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page).offset(offset)).all()
-           if offset < schemas.MAX_ID else [])
+           if offset < MAX_ID else [])
     found = {r.id: r for r in db.session.scalars(
         sa.select(entity).where(entity.id.in_(ids)).options(*options))} if ids else {}
     rows = [found[i] for i in ids if i in found]

@@ -19,6 +19,7 @@ from tracker.api.base import (
     raise_errors,
     reference,
 )
+from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
@@ -26,7 +27,6 @@ from tracker.org.models import Unit, User
 from tracker.problems import queries
 from tracker.problems import services as problems
 from tracker.problems.models import Category, Problem, Source
-from tracker.viewutils import clock
 
 # What problem_json reads besides the problem's own columns.
 PROBLEM_OPTIONS = (joinedload(Problem.category), selectinload(Problem.cooperating_units))
@@ -64,7 +64,7 @@ def create_source():
     unit = reference(Unit, data["unit_id"], "unit_id", errs, _l("No such unit."))
     raise_errors(errs)
     aliases({"unit": "unit_id", "held_on": "date"})
-    source = problems.save_source(actor(), clock(), name=data["name"], kind=data["kind"], unit=unit,
+    source = problems.save_source(actor(), request_clock(), name=data["name"], kind=data["kind"], unit=unit,
                                   held_on=data["date"])
     return created(schemas.source_json(source))
 
@@ -84,8 +84,8 @@ def list_problems():
     """Problems in scope, filtered and paged."""
     args = schemas.query(schemas.PROBLEM_FILTERS)
     filters = queries.ProblemFilters.from_args(request.args)
-    stmt = queries.problem_query(actor(), clock(), filters, args["sort"])
-    count = queries.problem_query(actor(), clock(), filters, "number")
+    stmt = queries.problem_query(actor(), request_clock(), filters, args["sort"])
+    count = queries.problem_query(actor(), request_clock(), filters, "number")
     return paged(stmt, count, schemas.problem_json, *PROBLEM_OPTIONS)
 
 
@@ -128,7 +128,7 @@ def create_problem():
     values = _references(data)
     values.setdefault("lead_unit", values.get("unit"))
     aliases(PROBLEM_ALIASES)
-    problem = problems.create_problem(actor(), clock(), **values)
+    problem = problems.create_problem(actor(), request_clock(), **values)
     db.session.commit()
     return schemas.problem_json(problem_or_404(problem.id)), 201
 
@@ -156,6 +156,6 @@ def update_problem(problem_id: int):
     data = schemas.json_body(schemas.PROBLEM_UPDATE)
     values = _references(data, _current(problem))
     aliases(PROBLEM_ALIASES)
-    problems.update_problem(problem, actor(), clock(), expected_version=data["version"], **values)
+    problems.update_problem(problem, actor(), request_clock(), expected_version=data["version"], **values)
     db.session.commit()
     return schemas.problem_json(problem_or_404(problem_id))

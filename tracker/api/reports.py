@@ -11,6 +11,7 @@ from flask import send_file
 from tracker import scope
 from tracker.api import schemas
 from tracker.api.base import actor, aliases, bp, get_or_404, not_found, raise_errors
+from tracker.clock import request_clock
 from tracker.errors import PermissionDenied
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
@@ -18,7 +19,6 @@ from tracker.org.models import Unit
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx
 from tracker.reports.services import rectification_figures
-from tracker.viewutils import clock
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MD_TYPE = "text/markdown"  # Werkzeug adds "; charset=utf-8" to text/* types
@@ -39,11 +39,11 @@ def rectification_report():
     unit = get_or_404(Unit, args["unit"]) if args["unit"] else _default_unit()
     if unit is None:
         raise_errors({"unit": [_l("Choose a unit.")]})
-    today = clock().today()
+    today = request_clock().today()
     aliases({"date_from": "from", "date_to": "to"})
     try:
         figures = rectification_figures(actor(), unit, args["from"] or date(today.year, 1, 1),
-                                        args["to"] or today, clock())
+                                        args["to"] or today, request_clock())
     except PermissionDenied:
         raise not_found() from None  # a unit outside the caller's scope is not there for them
     fmt = args["format"] or "json"

@@ -17,11 +17,11 @@ from flask import request
 from tracker.api.errors import ApiError
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ValidationFailed
+from tracker.extensions import MAX_ID
 from tracker.i18n import lazy_gettext as _l
 from tracker.problems import queries as problem_queries
 from tracker.tasks import queries as task_queries
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
 MAX_TEXT = 5000
 MAX_PAGE = 2**31 - 1
 MAX_PER_PAGE = 200

@@ -18,6 +18,7 @@ from tracker.api.base import (
     reference,
     task_or_404,
 )
+from tracker.clock import request_clock
 from tracker.enums import TaskType
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
@@ -25,13 +26,12 @@ from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.tasks import queries, rules, services
 from tracker.tasks.models import Extension, Task
-from tracker.viewutils import clock
 
 TASK_ALIASES = {"owner": "owner_id", "unit": "unit_id"}
 
 
 def _serialiser():
-    today, days = clock().today(), current_app.config["DUE_SOON_DAYS"]
+    today, days = request_clock().today(), current_app.config["DUE_SOON_DAYS"]
     return lambda task: schemas.task_json(task, today, days)
 
 
@@ -46,8 +46,8 @@ def list_tasks():
     filters = queries.TaskFilters.from_args(request.args)
     sort = queries.parse_sort(args["sort"])
     # task_json reads only the task's columns, so nothing else is loaded with the page.
-    stmt = queries.task_query(actor(), clock(), filters, sort, load=False)
-    count = queries.task_query(actor(), clock(), filters, ("created", False), load=False)
+    stmt = queries.task_query(actor(), request_clock(), filters, sort, load=False)
+    count = queries.task_query(actor(), request_clock(), filters, ("created", False), load=False)
     return paged(stmt, count, _serialiser())
 
 
@@ -63,7 +63,7 @@ def create_task():
     unit = reference(Unit, data.get("unit_id"), "unit_id", errs, _l("No such unit."))
     raise_errors(errs)
     aliases(TASK_ALIASES)
-    task = services.create_task(problem, actor(), clock(), measure=data["measure"], owner=owner,
+    task = services.create_task(problem, actor(), request_clock(), measure=data["measure"], owner=owner,
                                 unit=unit or owner.unit, deadline=data.get("deadline"),
                                 type=TaskType(data.get("type") or TaskType.DEADLINE.value),
                                 target=data.get("target"))
@@ -79,7 +79,7 @@ def get_task(task_id: int):
 def _edit(task: Task, data: dict) -> None:
     """Apply a PATCH through the services, each change by the service that owns its rule."""
     if any(k in data for k in ("measure", "target", "type")):
-        services.update_task(task, actor(), clock(), expected_version=task.version,
+        services.update_task(task, actor(), request_clock(), expected_version=task.version,
                              measure=data.get("measure", task.measure),
                              target=data.get("target", task.target),
                              type=TaskType(data.get("type", task.type)))
@@ -89,10 +89,10 @@ def _edit(task: Task, data: dict) -> None:
         owner = reference(User, owner_id, "owner_id", errs, _l("No such person."))
         unit = reference(Unit, unit_id, "unit_id", errs, _l("No such unit."))
         raise_errors(errs)
-        services.reassign_task(task, actor(), clock(), owner=owner, unit=unit, expected_version=task.version,
-                               comment=data.get("comment"))
+        services.reassign_task(task, actor(), request_clock(), owner=owner, unit=unit,
+                               expected_version=task.version, comment=data.get("comment"))
     if "deadline" in data and data["deadline"] != task.deadline:
-        services.change_deadline(task, actor(), clock(), deadline=data["deadline"],
+        services.change_deadline(task, actor(), request_clock(), deadline=data["deadline"],
                                  expected_version=task.version, comment=data.get("comment"))
 
 
@@ -114,7 +114,7 @@ def transition(task_id: int):
     """start, submit (with result), verify, reject or cancel (with comment) a measure."""
     task = task_or_404(task_id)
     data = schemas.json_body(schemas.TRANSITION)
-    services.transition(task, actor(), clock(), data["action"], comment=data.get("comment"),
+    services.transition(task, actor(), request_clock(), data["action"], comment=data.get("comment"),
                         result=data.get("result"), expected_version=data.get("version"))
     db.session.commit()
     return task_body(task)
@@ -135,7 +135,7 @@ def post_progress(task_id: int):
     """A progress note (the first one starts an assigned measure)."""
     task = task_or_404(task_id)
     data = schemas.json_body(schemas.PROGRESS_CREATE)
-    progress = services.post_progress(task, actor(), clock(), body=data["body"])
+    progress = services.post_progress(task, actor(), request_clock(), body=data["body"])
     return created(schemas.progress_json(progress))
 
 
@@ -144,7 +144,7 @@ def request_extension(task_id: int):
     """Ask for a later deadline (延期申请); a manager decides."""
     task = task_or_404(task_id)
     data = schemas.json_body(schemas.EXTENSION_CREATE)
-    ext = services.request_extension(task, actor(), clock(), new_deadline=data["new_deadline"],
+    ext = services.request_extension(task, actor(), request_clock(), new_deadline=data["new_deadline"],
                                      reason=data["reason"])
     return created(schemas.extension_json(ext))
 
@@ -156,6 +156,7 @@ def decide_extension(extension_id: int):
     if not scope.can_read_task(actor(), ext.task):
         raise not_found()
     data = schemas.json_body(schemas.DECISION)
-    services.decide_extension(ext, actor(), clock(), approve=data["approve"], comment=data.get("comment"))
+    services.decide_extension(ext, actor(), request_clock(), approve=data["approve"],
+                              comment=data.get("comment"))
     db.session.commit()
     return schemas.extension_json(ext)

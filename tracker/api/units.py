@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from tracker import scope
 from tracker.api import schemas
 from tracker.api.base import actor, aliases, bp, created, paged, raise_errors, reference, require_role
+from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
 from tracker.org.models import Unit, User
-from tracker.viewutils import clock
 
 NO_UNIT = _l("No such unit.")
 
@@ -32,7 +32,7 @@ def create_unit():
     parent = reference(Unit, data.get("parent_id"), "parent_id", errs, NO_UNIT)
     raise_errors(errs)
     aliases({"parent": "parent_id"})
-    unit = org.save_unit(actor(), clock(), code=data["code"], name=data["name"], parent=parent,
+    unit = org.save_unit(actor(), request_clock(), code=data["code"], name=data["name"], parent=parent,
                          sort_order=data.get("sort_order") or 0)
     return created(schemas.unit_json(unit))
 
@@ -54,7 +54,8 @@ def create_user():
     unit = reference(Unit, data.get("unit_id"), "unit_id", errs, NO_UNIT)
     raise_errors(errs)
     aliases({"unit": "unit_id"})
-    user = org.save_user(actor(), clock(), username=data["username"], name=data["name"], role=data["role"],
+    user = org.save_user(actor(), request_clock(), username=data["username"], name=data["name"],
+                         role=data["role"],
                          unit=unit, email=data.get("email"), language=data.get("language") or "zh_CN",
                          active=data.get("active", True), password=data["password"])
     return created(schemas.user_json(user))

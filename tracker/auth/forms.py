@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from tracker.auth.tokens import MAX_NAME
 from tracker.i18n import lazy_gettext as _l
 
 
@@ -23,3 +24,10 @@ class PreferencesForm(FlaskForm):
     notify_transitions = BooleanField(
         _l("Email me when a measure is submitted to me, returned to me or closed out"),
         description=_l("Turned off, these notices are still listed under Notifications."))
+
+
+class TokenForm(FlaskForm):
+    """The profile page's form for a new personal API token."""
+
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=MAX_NAME)],
+                       description=_l("What the token is for, e.g. \"weekly export script\"."))

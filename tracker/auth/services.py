@@ -17,11 +17,10 @@ from flask import current_app
 from tracker.audit import services as audit
 from tracker.auth.models import LoginSession
 from tracker.clock import Clock
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.org.models import User, verify_no_password
 
 KEY_BYTES = 32
-MAX_ID = 2**31 - 1
 # last_seen_at is written at most this often: reading pages must not write on every request.
 TOUCH_INTERVAL = timedelta(minutes=5)
 

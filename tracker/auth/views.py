@@ -18,19 +18,17 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from tracker.api import tokens
-from tracker.api.forms import TokenForm
-from tracker.api.models import ApiToken
-from tracker.auth import agents
+from tracker.auth import agents, tokens
 from tracker.auth import services as auth
-from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm
-from tracker.clock import utcnow
+from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm, TokenForm
+from tracker.auth.models import ApiToken
+from tracker.clock import request_clock, utcnow
 from tracker.errors import ServiceError, ValidationFailed
-from tracker.extensions import db, limiter
+from tracker.extensions import MAX_ID, db, limiter
 from tracker.i18n import SUPPORTED
 from tracker.i18n import lazy_gettext as _l
 from tracker.org import services as org
-from tracker.viewutils import clock, form_errors
+from tracker.viewutils import form_errors
 
 bp = Blueprint("auth", __name__)
 
@@ -89,7 +87,7 @@ def set_language(code: str):
     if code not in SUPPORTED:
         code = "zh_CN"
     if current_user.is_authenticated:
-        org.set_preferences(current_user, clock(), language=code)
+        org.set_preferences(current_user, request_clock(), language=code)
         db.session.commit()
     session["language"] = code
     return redirect(_safe_next(request.form.get("next")))
@@ -102,7 +100,7 @@ def profile():
     prefs = PreferencesForm(prefix="prefs", obj=current_user)
     password = PasswordForm(prefix="pw")
     if request.method == "POST" and request.form.get("which") == "prefs" and prefs.validate_on_submit():
-        org.set_preferences(current_user, clock(), language=prefs.language.data,
+        org.set_preferences(current_user, request_clock(), language=prefs.language.data,
                             weekly_digest=prefs.weekly_digest.data,
                             notify_transitions=prefs.notify_transitions.data)
         db.session.commit()
@@ -111,7 +109,7 @@ def profile():
         return redirect(url_for("auth.profile"))
     if request.method == "POST" and request.form.get("which") == "password" and password.validate_on_submit():
         try:
-            org.change_password(current_user, clock(), current=password.current.data,
+            org.change_password(current_user, request_clock(), current=password.current.data,
                                 new=password.new.data, confirm=password.confirm.data,
                                 keep_login=g.get("login_session_id"))
         except ValidationFailed as exc:
@@ -141,7 +139,7 @@ def _profile_page(status: int = 200, **forms):
 @login_required
 def end_other_logins():
     """Log out everywhere else: every other login of the user ends; this browser stays."""
-    ended = auth.end_other_logins(current_user, clock(), keep=g.get("login_session_id"))
+    ended = auth.end_other_logins(current_user, request_clock(), keep=g.get("login_session_id"))
     db.session.commit()
     flash(_l("You are logged out everywhere else.") if ended else _l("You were logged in nowhere else."),
           "success")
@@ -156,7 +154,7 @@ def create_token():
     if not form.validate_on_submit():
         return _profile_page(422, token_form=form)
     try:
-        _, raw = tokens.create_token(current_user, clock(), name=form.name.data, actor=current_user)
+        _, raw = tokens.create_token(current_user, request_clock(), name=form.name.data, actor=current_user)
     except ValidationFailed as exc:
         db.session.rollback()
         form_errors(form, exc)
@@ -169,11 +167,11 @@ def create_token():
 @login_required
 def revoke_token(token_id: int):
     """Revoke one of the user's own tokens; it stops working at once."""
-    token = db.session.get(ApiToken, token_id) if token_id <= 2**31 - 1 else None
+    token = db.session.get(ApiToken, token_id) if token_id <= MAX_ID else None
     if token is None or token.user_id != current_user.id:
         abort(404)
     try:
-        tokens.revoke_token(token, current_user, clock())
+        tokens.revoke_token(token, current_user, request_clock())
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "warning")

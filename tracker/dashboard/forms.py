@@ -6,10 +6,10 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import DataRequired, ValidationError
 
+from tracker.extensions import MAX_ID
 from tracker.i18n import lazy_gettext as _l
 
 BAD_DATE = _l("Enter a date as YYYY-MM-DD.")
-MAX_ID = 2**31 - 1  # larger numbers cannot be ids (PostgreSQL would refuse them as integers)
 # Far-off dates are typing mistakes, and at the ends of the calendar the time-zone arithmetic overflows.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 

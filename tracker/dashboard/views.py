@@ -7,20 +7,22 @@ from datetime import date
 from flask import Blueprint, render_template, request
 from flask_login import current_user, login_required
 
+from tracker.clock import request_clock
 from tracker.dashboard.forms import DashboardForm
 from tracker.dashboard.panels import PagePieces
 from tracker.dashboard.services import dashboard_figures
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.org.models import Unit
-from tracker.viewutils import clock, form_errors, scoped_units
+from tracker.org.queries import scoped_units
+from tracker.viewutils import form_errors
 
 bp = Blueprint("dashboard", __name__)
 
 
 def _form(units: list[Unit]) -> DashboardForm:
     """The form from the query string over the defaults: own unit (admin: the root), 1 January → today."""
-    today = clock().today()
+    today = request_clock().today()
     # An admin sees everything, so starts at the top of the tree rather than at their own unit.
     default_unit = units[0].id if units and (current_user.is_admin or not current_user.unit_id) \
         else current_user.unit_id
@@ -36,7 +38,7 @@ def _board(form: DashboardForm):
         return None
     unit = db.session.get(Unit, form.unit.data) if form.unit.data else None
     try:
-        return dashboard_figures(current_user, unit, form.date_from.data, form.date_to.data, clock())
+        return dashboard_figures(current_user, unit, form.date_from.data, form.date_to.data, request_clock())
     except PermissionDenied as exc:
         form.unit.errors = [*form.unit.errors, exc.message]
     except ValidationFailed as exc:

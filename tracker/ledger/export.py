@@ -25,6 +25,7 @@ from tracker.extensions import db
 from tracker.ledger import columns as C
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
+from tracker.spreadsheet import guard
 from tracker.tasks.models import Task
 
 CHUNK = 1000
@@ -32,21 +33,16 @@ HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", start_color="FCE4D6", end_color="FCE4D6")
 HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
 EXAMPLE_FONT = Font(italic=True, color="808080")
-_FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 def safe(value):
-    """A cell value that Excel will never run: text starting with = + - @ gets a leading '.
+    """A cell value that Excel will never run (tracker.spreadsheet.guard).
 
-    Leading spaces, tabs and line breaks are looked through, because Excel trims some of them.
     Characters XML cannot carry (control characters) are dropped instead of failing the export.
     """
     if not isinstance(value, str):
         return value
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if value.lstrip(" \t\r\n").startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    return guard(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def _sheet(wb: Workbook, kind: str, lang: str, keys: Iterable[str] | None = None):

@@ -19,6 +19,7 @@ from openpyxl.worksheet.cell_range import CellRange
 from tracker.i18n import lazy_gettext as _l
 from tracker.ledger.columns import column_key
 from tracker.ledger.package import FileRejected, too_many_cells
+from tracker.spreadsheet import unguard
 
 HEADER_SEARCH_ROWS = 10
 # Sheets formatted out to column XFD are common; no ledger has more columns than this.
@@ -100,10 +101,7 @@ def cell_text(value) -> str:
         return value.isoformat()
     # Not NFKC: that would turn Chinese punctuation (，：) into ASCII in descriptions. Names, numbers
     # and dates are NFKC-normalised where they are matched or parsed.
-    text = str(value).replace("\u00a0", " ").strip()
-    if text.startswith("'") and text[1:].lstrip(" \t\r\n").startswith(("=", "+", "-", "@")):
-        text = text[1:]
-    return text
+    return unguard(str(value).replace("\u00a0", " ").strip())
 
 
 # --- the file ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
+from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.i18n import gettext as _
@@ -32,7 +33,7 @@ from tracker.ledger.importer import import_limits, run_import
 from tracker.problems.models import Category
 from tracker.tasks.models import Task
 from tracker.tasks.queries import TaskFilters, task_query
-from tracker.viewutils import clock, roles_required
+from tracker.viewutils import roles_required
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 
@@ -57,12 +58,13 @@ def export():
     filters = TaskFilters.from_args(request.args)
     where = ()
     if filters.active:
-        ids = task_query(current_user, clock(), filters, load=False).with_only_columns(Task.id).order_by(None)
+        ids = (task_query(current_user, request_clock(), filters, load=False)
+               .with_only_columns(Task.id).order_by(None))
         where = (Task.id.in_(ids),)
     stream = _spool()
-    build_ledger_xlsx(current_user, clock(), stream, lang=current_user.language, task_where=where)
+    build_ledger_xlsx(current_user, request_clock(), stream, lang=current_user.language, task_where=where)
     stream.seek(0)
-    name = f"整改台账_{clock().today().isoformat()}.xlsx"
+    name = f"整改台账_{request_clock().today().isoformat()}.xlsx"
     return send_file(stream, mimetype=XLSX, as_attachment=True, download_name=name, max_age=0)
 
 
@@ -120,7 +122,7 @@ def import_upload():
         return render_template("ledger/upload.html", form=form, limits=_limits()), 422 if form.errors else 200
     limits = _limits()
     data = form.file.data.read(limits["max_bytes"] + 1)
-    report = run_import(data, current_user, clock(), lang=current_user.language, **limits)
+    report = run_import(data, current_user, request_clock(), lang=current_user.language, **limits)
     db.session.rollback()  # a preview writes nothing
     if report.shape is None:  # the file itself was refused: show why beside the field
         form.file.errors = [str(e.message) for e in report.errors]
@@ -144,7 +146,8 @@ def import_confirm(token: str):
     path = _upload_path(token)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    report = run_import(path.read_bytes(), current_user, clock(), lang=current_user.language, **_limits())
+    report = run_import(path.read_bytes(), current_user, request_clock(), lang=current_user.language,
+                        **_limits())
     if not report.ok:
         db.session.rollback()
         return render_template("ledger/preview.html", report=report, token=None, form=ConfirmForm(),

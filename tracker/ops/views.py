@@ -6,10 +6,11 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, request
 from flask_login import current_user
 
-from tracker.api import auth, tokens
+from tracker.auth import tokens
+from tracker.auth.bearer import bearer_token, failed_authentication
+from tracker.clock import request_clock
 from tracker.extensions import db
 from tracker.ops import health
-from tracker.viewutils import clock
 
 bp = Blueprint("ops", __name__)
 
@@ -34,14 +35,14 @@ def _matches(given: str | None, expected: str) -> bool:
 
 def _may_see_details() -> bool:
     """HEALTH_TOKEN (bearer or ?token=, compared in constant time), an admin's API token, or an
-    admin's login. A token that matches nothing counts as a failed authentication (tracker.api.auth)."""
-    bearer, query = auth.bearer_token(), request.args.get("token")
+    admin's login. A token that matches nothing counts as a failed authentication (tracker.auth.bearer)."""
+    bearer, query = bearer_token(), request.args.get("token")
     expected = current_app.config.get("HEALTH_TOKEN") or ""
     if _matches(bearer, expected) or _matches(query, expected):
         return True
     try:
         if bearer and bearer.startswith(tokens.PREFIX):
-            user = tokens.authenticate(bearer, clock())
+            user = tokens.authenticate(bearer, request_clock())
             if user is not None:
                 if db.session.info.pop("api_token_touched", False):
                     db.session.commit()  # last_used_at, written at most once a minute per token
@@ -52,5 +53,5 @@ def _may_see_details() -> bool:
         db.session.rollback()
         return False
     if bearer or query:
-        auth.failed_authentication()
+        failed_authentication()
     return False

@@ -1,8 +1,9 @@
-"""Organisation: the unit tree and the people in it."""
+"""Organisation: the unit tree, the people in it, and the stamp of the pick lists made of them."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import datetime
 from functools import cache
 from typing import Optional
@@ -10,6 +11,7 @@ from typing import Optional
 import sqlalchemy as sa
 from flask import current_app
 from flask_login import UserMixin
+from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -128,3 +130,24 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReferenceStamp(db.Model):
+    """One row: a random token renewed whenever units, people, sources or categories change
+    (tracker.refdata keeps the filter bars' pick lists behind it)."""
+
+    __tablename__ = "reference_stamp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stamp: Mapped[str] = mapped_column(sa.String(32))
+
+
+def new_stamp() -> str:
+    # Random, not a counter: a fresh database (each test's, a restored one) never repeats the
+    # stamp of another that a long-lived process may still hold entries for.
+    return uuid.uuid4().hex
+
+
+@event.listens_for(ReferenceStamp.__table__, "after_create")
+def _first_stamp(table, connection, **kw) -> None:
+    connection.execute(table.insert().values(id=1, stamp=new_stamp()))

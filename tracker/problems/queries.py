@@ -13,17 +13,16 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, selectinload
 
-from tracker import scope
+from tracker import scope, textsearch
 from tracker.audit.models import AuditEvent
 from tracker.clock import Clock
 from tracker.enums import ProblemState, SourceKind, TaskState
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.org.models import Unit, User
 from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Task
 
-MAX_ID = 2**31 - 1  # larger ids cannot exist, and PostgreSQL would refuse them as integers
 MAX_QUERY = 200
 SORT_KEYS = ("number", "found_on", "state", "unit", "category", "source")
 DEFAULT_SORT = "-number"
@@ -114,11 +113,6 @@ def parse_sort(raw: str | None) -> tuple[str, bool]:
     return key, raw.startswith("-")
 
 
-def escape_like(text: str) -> str:
-    """Make %, _ and the escape character match themselves in a LIKE pattern."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _unit_condition(unit_id: int):
     unit = db.session.get(Unit, unit_id)
     if unit is None:
@@ -150,9 +144,9 @@ def filter_conditions(filters: ProblemFilters, today: date) -> list:
     if f.found_before is not None:
         conds.append(Problem.found_on <= f.found_before)
     if f.q:
-        pattern = f"%{escape_like(f.q)}%"
-        conds.append(sa.or_(Problem.number.ilike(pattern, escape="\\"),
-                            Problem.description.ilike(pattern, escape="\\")))
+        pattern = textsearch.contains(f.q)
+        conds.append(sa.or_(Problem.number.ilike(pattern, escape=textsearch.ESCAPE),
+                            Problem.description.ilike(pattern, escape=textsearch.ESCAPE)))
     if f.overdue:
         conds.append(sa.exists().where(Task.problem_id == Problem.id, Task.overdue_clause(today)))
     return conds

@@ -6,20 +6,20 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
-from werkzeug.routing import BuildError
 
 from tracker import refdata, scope
+from tracker.clock import request_clock
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
+from tracker.org.queries import scoped_users
 from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
 from tracker.problems.models import Category, Problem, Source
 from tracker.problems.queries import (
-    MAX_ID,
     REFERENCE_FIELDS,
     ProblemFilters,
     history_names,
@@ -32,15 +32,7 @@ from tracker.problems.queries import (
 )
 from tracker.tasks import services as tasks
 from tracker.tasks.models import Task
-from tracker.viewutils import (
-    clock,
-    form_errors,
-    get_problem_or_404,
-    page_args,
-    paginate,
-    roles_required,
-    scoped_users,
-)
+from tracker.viewutils import form_errors, get_problem_or_404, page_args, paginate, roles_required
 
 bp = Blueprint("problems", __name__)
 
@@ -51,19 +43,6 @@ FIELD_LABELS = {
     "responsible_person_id": _l("Responsible person"), "cooperating_unit_ids": _l("Cooperating units"),
     "state": _l("Problem state"), "closed_on": _l("Closed on"),
 }
-
-
-@bp.context_processor
-def helpers():
-    return {"task_url": task_url, "new_source_url": f"{request.script_root}/sources/new"}
-
-
-def task_url(task_id: int) -> str:
-    """The task page; a plain path while the tasks blueprint does not offer it yet."""
-    try:
-        return url_for("tasks.task_detail", task_id=task_id)
-    except BuildError:
-        return f"{request.script_root}/tasks/{task_id}"
 
 
 # --- lists ----------------------------------------------------------------------------------------
@@ -91,7 +70,7 @@ def _scoped_sources(actor):
 def _list_page(*options):
     filters = ProblemFilters.from_args(request.args)
     sort = request.args.get("sort")
-    stmt = problem_query(current_user, clock(), filters, sort).options(*options)
+    stmt = problem_query(current_user, request_clock(), filters, sort).options(*options)
     return filters, parse_sort(sort), paginate(stmt)
 
 
@@ -101,8 +80,8 @@ def problem_list():
     """问题清单: every problem in scope, filtered, sorted and paged, with its measures' progress."""
     filters = ProblemFilters.from_args(request.args)
     sort = request.args.get("sort")
-    page = problem_list_page(current_user, clock(), filters, sort, **page_args())
-    counts = task_counts([p.id for p in page.items], clock().today())
+    page = problem_list_page(current_user, request_clock(), filters, sort, **page_args())
+    counts = task_counts([p.id for p in page.items], request_clock().today())
     return render_template("problems/list.html", page=page, counts=counts, filters=filters,
                            sort=parse_sort(sort), options=_filter_options(),
                            can_create=scope.can_create_problems(current_user))
@@ -167,7 +146,7 @@ def add_measure(problem_id: int):
     if not form.validate_on_submit():
         return _render_detail(problem, form, 422)
     try:
-        task = tasks.create_task(problem, current_user, clock(), **_measure_data(form))
+        task = tasks.create_task(problem, current_user, request_clock(), **_measure_data(form))
     except ValidationFailed as exc:
         db.session.rollback()
         form_errors(form, exc)
@@ -287,7 +266,7 @@ def _render_form(form: ProblemForm, problem: Problem | None = None, status: int 
 def _create_with_measures(form: ProblemCreateForm) -> Problem | None:
     """The problem and every filled measure row in one transaction; None (errors on the form) if any fails."""
     try:
-        problem = problems.create_problem(current_user, clock(), **_problem_data(form))
+        problem = problems.create_problem(current_user, request_clock(), **_problem_data(form))
     except ValidationFailed as exc:
         db.session.rollback()
         form_errors(form, exc)
@@ -295,7 +274,7 @@ def _create_with_measures(form: ProblemCreateForm) -> Problem | None:
     failed = False
     for row in form.filled_measures():
         try:
-            tasks.create_task(problem, current_user, clock(), **_measure_data(row))
+            tasks.create_task(problem, current_user, request_clock(), **_measure_data(row))
         except ValidationFailed as exc:
             # Keep going so every row's errors show at once; nothing is kept (rollback below).
             form_errors(row, exc)
@@ -320,7 +299,7 @@ def problem_create():
     for entry in form.measures:
         entry.form.set_choices(owners, units)
     if request.method == "GET":
-        form.found_on.data = clock().today()
+        form.found_on.data = request_clock().today()
         return _render_form(form)
     if adding_row:
         # Another empty row, no validation yet: the form comes back as typed.
@@ -349,7 +328,8 @@ def problem_edit(problem_id: int):
     if not form.validate_on_submit():
         return _render_form(form, problem, 422)
     try:
-        problems.update_problem(problem, current_user, clock(), expected_version=form.expected_version(),
+        problems.update_problem(problem, current_user, request_clock(),
+                                expected_version=form.expected_version(),
                                 **_problem_data(form))
     except ValidationFailed as exc:
         db.session.rollback()

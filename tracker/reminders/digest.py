@@ -102,11 +102,19 @@ def _sections(items, today) -> list[tuple[str, list]]:
     return [("overdue", overdue), ("soon", soon), ("rest", rest)]
 
 
+def _of_week(week: str):
+    """The digest rows of an ISO week (keys "digest:<user id>:<week>")."""
+    return sa.and_(Notification.kind == NotificationKind.DIGEST,
+                   Notification.dedupe_key.like(f"digest:%:{week}"))
+
+
 def _existing(week: str) -> set[str]:
-    return set(db.session.scalars(
-        sa.select(Notification.dedupe_key)
-        .where(Notification.kind == NotificationKind.DIGEST, Notification.dedupe_key.like(f"digest:%:{week}"))
-    ))
+    return set(db.session.scalars(sa.select(Notification.dedupe_key).where(_of_week(week))))
+
+
+def queued_this_week(clock: Clock) -> bool:
+    """True once this week's digest run has queued anything: a later pass builds none again."""
+    return bool(db.session.scalar(sa.select(sa.exists().where(_of_week(week_label(clock))))))
 
 
 def digest(clock: Clock) -> list[dict]:

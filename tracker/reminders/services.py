@@ -1,7 +1,7 @@
 """Reminder services called by the task services, the views, the command line and the scheduler.
 
-Like every service they flush and never commit, except the jobs (`run_once`, `send_digest`),
-which are a unit of work of their own: queue in one transaction, commit, then flush the outbox.
+Like every service they flush and never commit, except the job (`run_once`),
+which is a unit of work of their own: queue in one transaction, commit, then flush the outbox.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import g, has_app_context
 
 from tracker.audit import services as audit
 from tracker.clock import Clock
@@ -22,6 +21,8 @@ from tracker.reminders import outbox, rules
 from tracker.reminders.models import Notification, NotificationStatus
 from tracker.tasks.models import Task
 
+# Session.info key of the unread count read with the user (tracker.web.load_user), for the bell.
+UNREAD = "unread_notifications"
 ADMIN_STATUSES = (NotificationStatus.PENDING, NotificationStatus.SENDING, NotificationStatus.FAILED)
 
 
@@ -40,11 +41,13 @@ class RunResult:
 
 
 def queue_due(clock: Clock, *, with_digest: bool | None = None) -> list[dict]:
-    """Every rule's new rows (the digest only when its cron time has just passed)."""
+    """Every rule's new rows; the digest when its cron time has just passed and this week's is not
+    queued yet. This is the digest's one trigger: the scheduler's cron entry runs this pass too."""
     found = []
     for rule in rules.RULES:
         found.extend(rule(clock))
-    if with_digest or (with_digest is None and digest_rule.digest_due(clock)):
+    if with_digest or (with_digest is None and digest_rule.digest_due(clock)
+                       and not digest_rule.queued_this_week(clock)):
         found.extend(digest_rule.digest(clock))
     return found
 
@@ -56,15 +59,6 @@ def run_once(clock: Clock, dry_run: bool = False, backend=None, *, with_digest: 
     if dry_run:
         db.session.rollback()
         return result
-    outbox.enqueue(result.queued)
-    db.session.commit()
-    result.flushed = outbox.flush(clock, backend)
-    return result
-
-
-def send_digest(clock: Clock, backend=None) -> RunResult:
-    """The weekly digest job: queue this week's digests, commit, flush."""
-    result = RunResult(queued=digest_rule.digest(clock))
     outbox.enqueue(result.queued)
     db.session.commit()
     result.flushed = outbox.flush(clock, backend)
@@ -90,16 +84,19 @@ def unread_count_of(user_id) -> sa.ScalarSelect:
 
 
 def unread_count(user) -> int:
-    """How many of the user's notifications are unread."""
-    return db.session.scalar(sa.select(unread_count_of(user.id))) or 0
+    """How many of the user's notifications are unread (read once per session, i.e. per request,
+    unless notifications change)."""
+    info = db.session.info
+    if UNREAD not in info:
+        info[UNREAD] = db.session.scalar(sa.select(unread_count_of(user.id))) or 0
+    return info[UNREAD]
 
 
 # The count read with the user at the start of a request no longer holds once notifications change.
 @sa.event.listens_for(sa.orm.Session, "after_flush")
 def _forget_unread(session, flush_context) -> None:
-    if has_app_context() and any(isinstance(o, Notification)
-                                 for o in (*session.new, *session.dirty, *session.deleted)):
-        g.pop("unread_notifications", None)
+    if any(isinstance(o, Notification) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(UNREAD, None)
 
 
 @sa.event.listens_for(sa.orm.Session, "do_orm_execute")
@@ -107,8 +104,8 @@ def _forget_unread_on_statement(state) -> None:
     if not (state.is_update or state.is_insert or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
-    if table is not None and table.name == Notification.__tablename__ and has_app_context():
-        g.pop("unread_notifications", None)
+    if table is not None and table.name == Notification.__tablename__:
+        state.session.info.pop(UNREAD, None)
 
 
 def mark_all_read(user, clock: Clock) -> int:

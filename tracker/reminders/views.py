@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
+from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.i18n import gettext as _
 from tracker.reminders import services
 from tracker.reminders.models import Notification
-from tracker.viewutils import clock, paginate, roles_required
+from tracker.viewutils import paginate, roles_required
 
 bp = Blueprint("reminders", __name__)
 
@@ -23,9 +24,7 @@ def inject_unread():
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
-        if "unread_notifications" not in g:  # read with the user (tracker.web.load_user)
-            g.unread_notifications = services.unread_count(current_user)
-        return g.unread_notifications
+        return services.unread_count(current_user)  # often read with the user (tracker.web.load_user)
 
     return {"unread_notifications": unread_notifications}
 
@@ -43,7 +42,7 @@ def notifications():
 @login_required
 def mark_all_read():
     """Mark every notification of the user read."""
-    n = services.mark_all_read(current_user, clock())
+    n = services.mark_all_read(current_user, request_clock())
     db.session.commit()
     flash(_("%(n)s notification(s) marked as read.", n=n), "success")
     return redirect(url_for("reminders.notifications"))
@@ -64,7 +63,7 @@ def retry(notification_id: int):
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         abort(404)
-    services.retry_failed(notification, current_user, clock())
+    services.retry_failed(notification, current_user, request_clock())
     db.session.commit()
     flash(_("The message is queued again and will be sent within a minute."), "success")
     return redirect(url_for("reminders.admin_outbox"))

@@ -9,14 +9,16 @@ from flask import Blueprint, render_template, request, send_file
 from flask_login import current_user, login_required
 
 from tracker import i18n
+from tracker.clock import request_clock
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.org.models import Unit
+from tracker.org.queries import scoped_units
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx
 from tracker.reports.forms import ReportForm
 from tracker.reports.services import rectification_figures
-from tracker.viewutils import clock, form_errors, scoped_units
+from tracker.viewutils import form_errors
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -26,7 +28,7 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 def _form() -> ReportForm:
     """The form filled from the query string over the defaults: own unit, 1 January → today."""
     units = scoped_units(current_user)
-    today = clock().today()
+    today = request_clock().today()
     default_unit = current_user.unit_id or (units[0].id if units else None)
     form = ReportForm(formdata=request.args or None, unit=default_unit, date_from=date(today.year, 1, 1),
                       date_to=today, lang=i18n.select_locale())
@@ -41,7 +43,8 @@ def _report(form: ReportForm):
     unit = db.session.get(Unit, form.unit.data) if form.unit.data else None
     lang = form.lang.data if form.lang.data in wording.LANGUAGES else "zh_CN"
     try:
-        figures = rectification_figures(current_user, unit, form.date_from.data, form.date_to.data, clock())
+        figures = rectification_figures(current_user, unit, form.date_from.data, form.date_to.data,
+                                        request_clock())
         section = wording.render_section(figures, lang)
     except PermissionDenied as exc:
         form.unit.errors = [*form.unit.errors, exc.message]

@@ -22,12 +22,12 @@ from tracker.enums import TaskState, TaskType
 from tracker.i18n import gettext as _
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
+from tracker.spreadsheet import guard
 from tracker.tasks.models import Task, TaskRules
 from tracker.tasks.queries import TaskFilters, task_query
 
 BOM = "\ufeff"  # Excel reads UTF-8 (and so Chinese) correctly only with it
 CHUNK = 500
-_FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 def safe(value) -> str:
@@ -36,10 +36,7 @@ def safe(value) -> str:
         return ""
     if isinstance(value, date):
         return value.isoformat()
-    text = str(value)
-    if text.startswith(("\t", "\r")) or text.lstrip(" \t\r\n").startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
+    return guard(str(value))
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
-from tracker import scope
+from tracker import scope, textsearch
 from tracker.audit.models import AuditEvent
 from tracker.clock import Clock
 from tracker.enums import OPEN_STATES, Light, Role, TaskState, TaskType
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.org.models import Unit, User
 from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Problem, Source
@@ -23,7 +23,6 @@ from tracker.tasks import rules
 from tracker.tasks.models import Evidence, Extension, Progress, Task, TaskRules
 
 OPEN = "open"  # the pseudo-state "assigned, in progress or submitted"
-MAX_ID = 2**31 - 1  # larger numbers cannot be ids (and would overflow an INTEGER on PostgreSQL)
 MAX_Q = 200
 TRUE_WORDS = {"1", "true", "yes", "on", "y"}
 
@@ -134,11 +133,6 @@ def light_clause(light: Light, today: date, due_soon_days: int):
     return sa.and_(Task.state.in_(OPEN_STATES), sa.not_(red), sa.not_(yellow))
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _subtree_of(unit_id: int):
     """Ids of a unit and its descendants, by id, without loading the unit first."""
     top = aliased(Unit)
@@ -176,8 +170,8 @@ def _where(filters: TaskFilters, today: date, due_soon_days: int) -> list:
     if filters.due_before:
         terms.append(Task.deadline <= filters.due_before)
     if filters.q:
-        pattern = _like(filters.q)
-        terms.append(sa.or_(*(col.ilike(pattern, escape="\\") for col in (
+        pattern = textsearch.contains(filters.q)
+        terms.append(sa.or_(*(col.ilike(pattern, escape=textsearch.ESCAPE) for col in (
             Task.measure, Task.target, Task.result, Problem.number, Problem.description))))
     return terms
 

@@ -18,15 +18,16 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
-from werkzeug.routing import BuildError
 
 from tracker import refdata, scope
+from tracker.clock import request_clock
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
+from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
 from tracker.tasks import evidence, export, queries, rules, services
 from tracker.tasks.forms import (
@@ -44,15 +45,7 @@ from tracker.tasks.forms import (
     VerifyForm,
 )
 from tracker.tasks.models import Evidence, Extension, Task
-from tracker.viewutils import (
-    MAX_ID,
-    clock,
-    form_errors,
-    get_task_or_404,
-    page_args,
-    scoped_units,
-    scoped_users,
-)
+from tracker.viewutils import form_errors, get_task_or_404, page_args
 
 bp = Blueprint("tasks", __name__)
 
@@ -109,16 +102,14 @@ def _id_url(endpoint: str, arg: str, object_id: int) -> str:
 
 @bp.app_template_global()
 def task_url(task_id: int) -> str:
+    """Link to a task's page (every template's, the problem pages' too)."""
     return _id_url("tasks.task_detail", "task_id", task_id)
 
 
 @bp.app_template_global()
 def problem_url(problem_id: int) -> str:
-    """Link to a problem's page, even before the problems blueprint has that page."""
-    try:
-        return _id_url("problems.problem_detail", "problem_id", problem_id)
-    except BuildError:
-        return f"/problems/{problem_id}"
+    """Link to a problem's page."""
+    return _id_url("problems.problem_detail", "problem_id", problem_id)
 
 
 # --- lists ------------------------------------------------------------------------------------
@@ -128,7 +119,7 @@ def problem_url(problem_id: int) -> str:
 @login_required
 def home():
     """My tasks: my open measures by urgency; managers also see what waits for their decision."""
-    now = clock()
+    now = request_clock()
     verify, verify_total, extensions, extensions_total = [], 0, [], 0
     if current_user.role in (Role.ADMIN, Role.MANAGER):
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
@@ -170,7 +161,7 @@ def task_list():
     """The rectification list (整改清单): filter, sort and page the measures in scope."""
     filters = queries.TaskFilters.from_args(request.args)
     sort = queries.parse_sort(request.args.get("sort"))
-    pagination = queries.list_page(current_user, clock(), filters, sort, **page_args())
+    pagination = queries.list_page(current_user, request_clock(), filters, sort, **page_args())
     form = TaskFilterForm(request.args)
     units = refdata.units(current_user)
     form.fill(units, _owner_choices(filters, units), refdata.sources(current_user), refdata.categories())
@@ -183,8 +174,8 @@ def export_csv():
     """The rectification list as CSV with the list's filters and sort, streamed (UTF-8 with BOM for Excel)."""
     filters = queries.TaskFilters.from_args(request.args)
     sort = queries.parse_sort(request.args.get("sort"))
-    stmt = export.statement(current_user, clock(), filters, sort)
-    today = clock().today()
+    stmt = export.statement(current_user, request_clock(), filters, sort)
+    today = request_clock().today()
     name = f"{_('Rectification list')}_{today.isoformat()}.csv"
     disposition = (f"attachment; filename=\"rectification-list-{today.isoformat()}.csv\"; "
                    f"filename*=UTF-8''{quote(name)}")
@@ -295,7 +286,7 @@ def post_progress(task_id: int):
     task = _load(task_id)
     form = ProgressForm(prefix="progress")
     return _act(task, "progress", form, lambda f: services.post_progress(
-        task, current_user, clock(), body=f.body.data, uploads=_uploads(f)))
+        task, current_user, request_clock(), body=f.body.data, uploads=_uploads(f)))
 
 
 @bp.route("/tasks/<int:task_id>/transition/<action>", methods=["POST"])
@@ -309,7 +300,7 @@ def transition(task_id: int, action: str):
 
     def call(f):
         services.transition(
-            task, current_user, clock(), action,
+            task, current_user, request_clock(), action,
             comment=f.comment.data if hasattr(f, "comment") else None,
             result=f.result.data if hasattr(f, "result") else None,
             uploads=_uploads(f) if hasattr(f, "files") else None,
@@ -336,7 +327,7 @@ def request_extension(task_id: int):
     task = _load(task_id)
     form = ExtensionForm(prefix="extend")
     return _act(task, "extend", form, lambda f: services.request_extension(
-        task, current_user, clock(), new_deadline=f.new_deadline.data, reason=f.reason.data))
+        task, current_user, request_clock(), new_deadline=f.new_deadline.data, reason=f.reason.data))
 
 
 @bp.route("/extensions/<int:extension_id>/decide", methods=["POST"])
@@ -352,7 +343,7 @@ def decide_extension(extension_id: int):
     def call(f):
         if not (f.approve.data or f.reject.data):
             raise ValidationFailed(_l("Choose Approve or Reject."))
-        services.decide_extension(ext, current_user, clock(), approve=bool(f.approve.data),
+        services.decide_extension(ext, current_user, request_clock(), approve=bool(f.approve.data),
                                   comment=f.comment.data)
 
     def message(f):
@@ -371,7 +362,7 @@ def reassign(task_id: int):
 
     def call(f):
         unit = db.session.get(Unit, f.unit.data) if f.unit.data else None
-        services.reassign_task(task, current_user, clock(), owner=db.session.get(User, f.owner.data),
+        services.reassign_task(task, current_user, request_clock(), owner=db.session.get(User, f.owner.data),
                                unit=unit, comment=f.comment.data, expected_version=f.expected_version())
 
     return _act(task, "reassign", form, call)
@@ -384,7 +375,7 @@ def change_deadline(task_id: int):
     task = _load(task_id)
     form = DeadlineForm(prefix="deadline")
     return _act(task, "deadline", form, lambda f: services.change_deadline(
-        task, current_user, clock(), deadline=f.deadline.data, comment=f.comment.data,
+        task, current_user, request_clock(), deadline=f.deadline.data, comment=f.comment.data,
         expected_version=f.expected_version()))
 
 
@@ -403,7 +394,7 @@ def edit(task_id: int):
     if request.method == "GET":
         return render(200)
     return _act(task, "edit", form, lambda f: services.update_task(
-        task, current_user, clock(), measure=f.measure.data, target=f.target.data,
+        task, current_user, request_clock(), measure=f.measure.data, target=f.target.data,
         type=TaskType(f.type.data), expected_version=f.expected_version()), render)
 
 

@@ -1,4 +1,5 @@
-"""Bearer authentication shared by the API and /healthz, and the per-address limit on its failures.
+"""Bearer authentication with personal API tokens, shared by the API and /healthz, and the
+per-address limit on its failures.
 
 The API's own rate limit counts calls per token, so every wrong token had an allowance of its
 own: 310 wrong tokens from one address in 25 s never met a 429. Failures are therefore also

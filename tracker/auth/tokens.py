@@ -9,8 +9,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
 
-from tracker.api.models import ApiToken
 from tracker.audit import services as audit
+from tracker.auth.models import ApiToken
 from tracker.clock import Clock
 from tracker.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from tracker.extensions import db

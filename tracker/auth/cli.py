@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
-from tracker.api import tokens
+from tracker.auth import tokens
 from tracker.clock import current_clock
 from tracker.errors import ServiceError
 from tracker.extensions import db
