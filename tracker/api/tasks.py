@@ -125,7 +125,7 @@ def acknowledge(task_id: int):
     """签收: the owner signs for the measure."""
     task = task_or_404(task_id)
     data = schemas.json_body(schemas.ACKNOWLEDGE)
-    services.acknowledge(task, actor(), clock(), expected_version=data.get("version"))
+    services.acknowledge(task, actor(), request_clock(), expected_version=data.get("version"))
     db.session.commit()
     return task_body(task)
 

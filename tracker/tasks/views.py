@@ -317,7 +317,7 @@ def acknowledge(task_id: int):
     task = _load(task_id)
     form = AcknowledgeForm(prefix="acknowledge")
     return _act(task, "acknowledge", form, lambda f: services.acknowledge(
-        task, current_user, clock(), expected_version=f.expected_version()))
+        task, current_user, request_clock(), expected_version=f.expected_version()))
 
 
 @bp.route("/tasks/<int:task_id>/extension", methods=["POST"])
