@@ -19,6 +19,7 @@ ENV_SETTINGS: dict[str, type] = {
     "DUE_SOON_DAYS": int,
     "ESCALATE_AFTER_DAYS": int,
     "ACK_WITHIN_DAYS": int,
+    "STALL_DAYS": int,
     "ACK_ESCALATE_AFTER_DAYS": int,
     "WEEKLY_DIGEST_CRON": str,
     "SCHEDULER_ENABLED": bool,
@@ -73,6 +74,8 @@ DEFAULTS = {
     # ACK_ESCALATE_AFTER_DAYS.
     "ACK_WITHIN_DAYS": 2,
     "ACK_ESCALATE_AFTER_DAYS": 4,
+    # A measure being worked on with no progress note for this many days is stalled.
+    "STALL_DAYS": 14,
     "WEEKLY_DIGEST_CRON": "0 9 * * mon",
     "SCHEDULER_ENABLED": False,
     "UPLOAD_MAX_MB": 20,

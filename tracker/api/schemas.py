@@ -303,6 +303,8 @@ TASK_FILTERS = {
     "problem": Q("id", "Problem id."),
     "overdue": Q("boolean", "`true`: only overdue measures."),
     "awaiting_ack": Q("boolean", "`true`: only measures not yet signed for (未签收)."),
+    "stalled": Q("boolean", "`true`: only measures with no progress for STALL_DAYS."),
+    "leader": Q("id", "The problem's responsible leader's user id."),
     "due_before": Q("date", "Deadline on or before this date."),
     "due_after": Q("date", "Deadline on or after this date."),
     "q": Q("string", "Words in the measure, target, result, problem number or description."),

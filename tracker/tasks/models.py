@@ -163,6 +163,14 @@ class Task(TaskRules, db.Model):
         )
 
     @classmethod
+    def stalled_clause(cls, cutoff: datetime):
+        """SQL for "stalled": still being worked on, assigned before `cutoff` (now − STALL_DAYS) and no
+        progress note since then."""
+        recent = sa.select(Progress.id).where(Progress.task_id == cls.id, Progress.created_at > cutoff)
+        return sa.and_(cls.state.in_(_inline(OVERDUE_STATES)), cls.assigned_at <= cutoff,
+                       ~recent.exists())
+
+    @classmethod
     def awaiting_ack_clause(cls):
         """SQL for "waiting for its owner's 签收"."""
         return sa.and_(cls.ack_required == sa.true(), cls.acknowledged_at.is_(None),

@@ -118,9 +118,13 @@ def problem_url(problem_id: int) -> str:
 @bp.route("/")
 @login_required
 def home():
-    """My tasks: my open measures by urgency; managers also see what waits for their decision."""
+    """My tasks: my open measures by urgency; managers also see what waits for their decision, and
+    managers and viewers what to chase in their scope (督办台)."""
     now = request_clock()
     verify, verify_total, extensions, extensions_total = [], 0, [], 0
+    desk = None
+    if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):
+        desk = queries.supervision_desk(current_user, now)
     if current_user.role in (Role.ADMIN, Role.MANAGER):
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
         extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
@@ -133,6 +137,7 @@ def home():
         verify_total=verify_total,
         extensions=extensions,
         extensions_total=extensions_total,
+        desk=desk,
     )
 
 
