@@ -190,7 +190,7 @@ def test_the_owner_signs_on_the_task_page_and_the_list_shows_who_has_not(org, ma
     db.session.commit()
     manager = login_as(org.mgr_a)
     page = manager.get(f"/tasks/{task.id}").get_data(as_text=True)
-    assert 'id="ack-state"' in page and "未签收" in page and 'id="form-acknowledge"' not in page
+    assert 'data-ack="waiting"' in page and "未签收" in page and 'id="form-acknowledge"' not in page
     listed = manager.get("/tasks?awaiting_ack=1").get_data(as_text=True)
     assert "健全谈心谈话制度" in listed and 'data-ack="waiting"' in listed
     response = manager.post(f"/tasks/{task.id}/acknowledge", data={"acknowledge-version": task.version})
