@@ -139,3 +139,42 @@ def test_0008_allows_the_transition_notices_and_keeps_refusing_unknown_kinds(emp
         assert db.session.scalar(sa.text("SELECT count(*) FROM notifications")) == 1
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", BACKENDS, indirect=True)
+def test_0009_existing_measures_are_not_asked_to_sign(empty_database, tmp_path, keep_logging):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0008")
+        statements = [
+            "INSERT INTO units (id, code, name, path, sort_order, created_at) "
+            "VALUES (1, 'A', 'A', '/0000000001/', 0, CURRENT_TIMESTAMP)",
+            "INSERT INTO users (id, username, name, password_hash, role, unit_id, language, active, "
+            "weekly_digest, created_at) "
+            "VALUES (1, 'a', 'A', 'x', 'staff', 1, 'en', true, true, CURRENT_TIMESTAMP)",
+            "INSERT INTO sources (id, name, kind, unit_id, held_on, created_at) "
+            "VALUES (1, 's', 'audit', 1, '2026-01-01', CURRENT_TIMESTAMP)",
+            "INSERT INTO problems (id, number, description, category_id, source_id, unit_id, found_on, "
+            "lead_unit_id, state, version, created_at) "
+            "VALUES (1, '1', 'd', (SELECT min(id) FROM categories), 1, 1, '2026-01-01', 1, 'open', 1, "
+            "'2026-01-02 03:04:05')",
+            "INSERT INTO tasks (id, problem_id, measure, type, owner_id, unit_id, state, version, "
+            "created_at) VALUES (1, 1, 'm', 'ongoing', 1, 1, 'assigned', 1, '2026-01-02 03:04:05')",
+        ]
+        for statement in statements:
+            db.session.execute(sa.text(statement))
+        db.session.commit()
+        flask_migrate.upgrade()
+        row = db.session.execute(sa.text("SELECT ack_required, acknowledged_at, assigned_at, created_at "
+                                         "FROM tasks")).one()
+        assert row.ack_required in (False, 0) and row.acknowledged_at is None
+        assert row.assigned_at == row.created_at
+        db.session.execute(sa.text(
+            "INSERT INTO notifications (user_id, kind, channel, dedupe_key, subject, body_text, body_html, "
+            "status, attempts, next_attempt_at, created_at) VALUES (1, 'ack_due', 'email', 'k', 's', 't', "
+            "'h', 'pending', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        db.session.commit()
+        flask_migrate.downgrade(revision="0008")
+        assert db.session.scalar(sa.text("SELECT count(*) FROM notifications")) == 0
+        db.session.remove()
+        db.engine.dispose()

@@ -77,7 +77,10 @@ def test_offered_selected_and_allowed_agree_for_every_action_state_and_actor(app
 
 def test_what_the_table_says(org, measures):
     m = measures
-    assert rules.available(m["assigned"], org.staff_a) == {"start", "submit", "progress", "extend"}
+    assert rules.available(m["assigned"], org.staff_a) == {"acknowledge", "start", "submit", "progress",
+                                                            "extend"}
+    assert "acknowledge" not in rules.available(m["assigned"], org.mgr_a)  # the owner signs, no one else
+    assert "acknowledge" not in rules.available(m["in_progress"], org.staff_a)  # started: signed for
     assert rules.available(m["assigned"], org.staff_b) == set()
     assert rules.available(m["assigned"], org.viewer_root) == set()
     assert {"verify", "reject", "cancel"} <= rules.available(m["submitted_by_owner"], org.mgr_a)

@@ -610,7 +610,7 @@ def cheap_user(like: User, n: int) -> User:
     return user
 
 
-@pytest.mark.parametrize("role", ["staff_a", "mgr_root"])
+@pytest.mark.parametrize("role", ["staff_a", "mgr_root", "viewer_root"])
 def test_home_query_count_does_not_grow(client, org, make, clock, login_as, queries, role):
     ids = {"mgr": org.mgr_a.id, "staff": org.staff_a.id}
     made = [0]

@@ -18,6 +18,9 @@ ENV_SETTINGS: dict[str, type] = {
     "MAIL_DEFAULT_SENDER": str,
     "DUE_SOON_DAYS": int,
     "ESCALATE_AFTER_DAYS": int,
+    "ACK_WITHIN_DAYS": int,
+    "STALL_DAYS": int,
+    "ACK_ESCALATE_AFTER_DAYS": int,
     "WEEKLY_DIGEST_CRON": str,
     "SCHEDULER_ENABLED": bool,
     "UPLOAD_MAX_MB": int,
@@ -67,6 +70,12 @@ DEFAULTS = {
     "MAIL_DEFAULT_SENDER": "tracker@localhost",
     "DUE_SOON_DAYS": 3,
     "ESCALATE_AFTER_DAYS": 7,
+    # 签收: the owner is reminded after ACK_WITHIN_DAYS without it, the unit's managers after
+    # ACK_ESCALATE_AFTER_DAYS.
+    "ACK_WITHIN_DAYS": 2,
+    "ACK_ESCALATE_AFTER_DAYS": 4,
+    # A measure being worked on with no progress note for this many days is stalled.
+    "STALL_DAYS": 14,
     "WEEKLY_DIGEST_CRON": "0 9 * * mon",
     "SCHEDULER_ENABLED": False,
     "UPLOAD_MAX_MB": 20,

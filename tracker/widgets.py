@@ -52,6 +52,9 @@ def task_state(ctx, task) -> Markup:
     overdue = task.days_overdue(ctx["today"])
     if overdue:
         html += f' <span class="badge bg-danger">{escape(_("Overdue %(n)s d", n=overdue))}</span>'
+    if task.awaiting_ack:
+        html += (f' <span class="badge bg-warning text-dark" data-ack="waiting">'
+                 f'{escape(_("Not signed for"))}</span>')
     if task.closed_late:
         html += f' <span class="badge bg-warning-subtle text-dark border">{escape(_("Closed late"))}</span>'
     return Markup(html)

@@ -85,6 +85,9 @@ OPERATIONS = [
        body="Transition", response="Task", errors=(*WRITE_ERRORS, "404", "409"),
        description="start, submit (owner or manager; `result` required), verify (a manager who did not "
                    "submit it), reject and cancel (managers; `comment` required)."),
+    Op("post", "/tasks/{task_id}/acknowledge", "acknowledgeTask", "Sign for a measure (签收)", "Measures",
+       body="Acknowledge", response="Task", errors=(*WRITE_ERRORS, "404", "409"),
+       description="The owner only, once per assignment; send `{}` or the `version` you saw."),
     Op("post", "/tasks/{task_id}/progress", "postProgress", "Post progress", "Measures",
        body="ProgressCreate", response="Progress", status="201", errors=(*WRITE_ERRORS, "404", "409"),
        description="The owner or a manager; the first note starts an assigned measure."),
@@ -218,8 +221,8 @@ RESOURCES = {
 REQUESTS = {
     "UnitCreate": s.UNIT_CREATE, "UserCreate": s.USER_CREATE, "SourceCreate": s.SOURCE_CREATE,
     "ProblemCreate": s.PROBLEM_CREATE, "ProblemUpdate": s.PROBLEM_UPDATE, "TaskCreate": s.TASK_CREATE,
-    "TaskUpdate": s.TASK_UPDATE, "Transition": s.TRANSITION, "ProgressCreate": s.PROGRESS_CREATE,
-    "ExtensionCreate": s.EXTENSION_CREATE, "Decision": s.DECISION,
+    "TaskUpdate": s.TASK_UPDATE, "Transition": s.TRANSITION, "Acknowledge": s.ACKNOWLEDGE,
+    "ProgressCreate": s.PROGRESS_CREATE, "ExtensionCreate": s.EXTENSION_CREATE, "Decision": s.DECISION,
 }
 PAGES = ("Unit", "User", "Source", "Problem", "Task")
 

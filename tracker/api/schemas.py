@@ -83,6 +83,8 @@ TASK = {
     "overdue": F("boolean"), "light": F("enum", values=(*(m.value for m in Light), None), nullable=True),
     "version": F("integer", description="Send it back with a PATCH or transition; a stale one answers 409."),
     "submitted_at": F("datetime", nullable=True), "closed_at": F("datetime", nullable=True),
+    "awaiting_ack": F("boolean", description="Waiting for its owner's 签收."),
+    "acknowledged_at": F("datetime", nullable=True, description="When the owner signed for it (签收)."),
 }
 PROGRESS = {
     "id": ID(), "task_id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
@@ -146,6 +148,7 @@ TRANSITION = {
     "result": TEXT(nullable=True, description="整改成效; required to submit."),
     "version": F("integer", nullable=True, description="When given, a stale version answers 409."),
 }
+ACKNOWLEDGE = {"version": F("integer", nullable=True, description="When given, a stale version answers 409.")}
 PROGRESS_CREATE = {"body": TEXT(required=True)}
 EXTENSION_CREATE = {"new_deadline": F("date", required=True), "reason": TEXT(required=True)}
 DECISION = {
@@ -299,6 +302,9 @@ TASK_FILTERS = {
     "source": Q("id", "Source id of the measure's problem."),
     "problem": Q("id", "Problem id."),
     "overdue": Q("boolean", "`true`: only overdue measures."),
+    "awaiting_ack": Q("boolean", "`true`: only measures not yet signed for (未签收)."),
+    "stalled": Q("boolean", "`true`: only measures with no progress for STALL_DAYS."),
+    "leader": Q("id", "The problem's responsible leader's user id."),
     "due_before": Q("date", "Deadline on or before this date."),
     "due_after": Q("date", "Deadline on or after this date."),
     "q": Q("string", "Words in the measure, target, result, problem number or description."),
@@ -426,6 +432,7 @@ def task_json(task, today: date, due_soon_days: int) -> dict:
         "state": task.state.value, "result": task.result, "overdue": task.is_overdue(today),
         "light": light.value if light else None, "version": task.version,
         "submitted_at": _datetime(task.submitted_at), "closed_at": _datetime(task.closed_at),
+        "awaiting_ack": task.awaiting_ack, "acknowledged_at": _datetime(task.acknowledged_at),
     }
 
 

@@ -120,6 +120,16 @@ def transition(task_id: int):
     return task_body(task)
 
 
+@bp.post("/tasks/<int:task_id>/acknowledge")
+def acknowledge(task_id: int):
+    """签收: the owner signs for the measure."""
+    task = task_or_404(task_id)
+    data = schemas.json_body(schemas.ACKNOWLEDGE)
+    services.acknowledge(task, actor(), request_clock(), expected_version=data.get("version"))
+    db.session.commit()
+    return task_body(task)
+
+
 @bp.post("/tasks/<int:task_id>/progress")
 def post_progress(task_id: int):
     """A progress note (the first one starts an assigned measure)."""

@@ -73,6 +73,10 @@ def _subject(kind: NotificationKind, ctx: dict) -> str:
         text = gettext("Awaiting your verification: %(measure)s", measure=item.short)
     elif kind == NotificationKind.REJECTED:
         text = gettext("Returned for more work: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.ACK_DUE:
+        text = gettext("Please sign for your measure: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.ACK_ESCALATION:
+        text = gettext("Not signed for by %(owner)s: %(measure)s", owner=item.owner, measure=item.short)
     elif kind == NotificationKind.VERIFIED:
         text = gettext("Closed out: %(measure)s", measure=item.short)
     else:

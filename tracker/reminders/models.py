@@ -25,6 +25,8 @@ class NotificationKind(LabelledEnum):
     SUBMITTED = "submitted"
     REJECTED = "rejected"
     VERIFIED = "verified"
+    ACK_DUE = "ack_due"
+    ACK_ESCALATION = "ack_escalation"
 
     @classmethod
     def _labels(cls):
@@ -38,6 +40,8 @@ class NotificationKind(LabelledEnum):
             cls.SUBMITTED: _l("Awaiting your verification"),
             cls.REJECTED: _l("Returned for more work"),
             cls.VERIFIED: _l("Closed out"),
+            cls.ACK_DUE: _l("Not signed for"),
+            cls.ACK_ESCALATION: _l("Not signed for: escalation"),
         }
 
 

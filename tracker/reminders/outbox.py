@@ -44,7 +44,9 @@ from tracker.tasks.models import Task
 
 # Kinds addressed to the owner: a reassignment makes them stale. Escalations are about the task.
 OWNER_KINDS = {NotificationKind.ASSIGNED, NotificationKind.DUE_SOON, NotificationKind.OVERDUE,
-               NotificationKind.ONGOING}
+               NotificationKind.ONGOING, NotificationKind.ACK_DUE, NotificationKind.ACK_ESCALATION}
+# Kinds about a missing 签收: moot once the owner signed.
+ACK_KINDS = {NotificationKind.ACK_DUE, NotificationKind.ACK_ESCALATION}
 # States in which a reminder of each kind still makes sense.
 LIVE_STATES = {
     NotificationKind.ASSIGNED: set(OPEN_STATES),
@@ -56,6 +58,8 @@ LIVE_STATES = {
     NotificationKind.SUBMITTED: {TaskState.SUBMITTED},
     NotificationKind.REJECTED: set(OVERDUE_STATES),
     NotificationKind.VERIFIED: {TaskState.CLOSED},
+    NotificationKind.ACK_DUE: set(OVERDUE_STATES),
+    NotificationKind.ACK_ESCALATION: set(OVERDUE_STATES),
 }
 TRANSITION_KINDS = {NotificationKind.SUBMITTED, NotificationKind.REJECTED, NotificationKind.VERIFIED}
 # Kinds about a deadline: a moved deadline makes them stale.
@@ -177,6 +181,8 @@ def stale_reason(n: Notification, task: Task | None) -> str | None:
         return f"measure is {task.state.value}"
     if n.kind in OWNER_KINDS and n.owner_id is not None and n.owner_id != task.owner_id:
         return "measure reassigned"
+    if n.kind in ACK_KINDS and not task.awaiting_ack:
+        return "signed for"
     if n.kind in DEADLINE_KINDS and n.deadline != task.deadline:
         return "deadline changed"
     return None

@@ -134,4 +134,36 @@ def ongoing(clock: Clock) -> list[dict]:
     return _build([(Kind.ONGOING, r[1], f"ongoing:{r[0].id}:{month}:u{r[1].id}", r) for r in found], clock)
 
 
-RULES = (due_soon, overdue, escalation, ongoing)
+def _not_signed_for(clock: Clock, setting: str):
+    cutoff = clock.now() - timedelta(days=_cfg(setting))
+    return _task_rows(Task.awaiting_ack_clause(), Task.assigned_at <= cutoff)
+
+
+def _assignment(task: Task) -> str:
+    """One assignment of a measure to one owner (a reassignment is a new one)."""
+    return f"{task.assigned_at:%Y%m%d%H%M%S}"
+
+
+def ack_due(clock: Clock) -> list[dict]:
+    """Not signed for (签收) ACK_WITHIN_DAYS after assignment: the owner, once per assignment."""
+    found = _not_signed_for(clock, "ACK_WITHIN_DAYS")
+    return _build([(Kind.ACK_DUE, r[1], f"ack_due:{r[0].id}:{_assignment(r[0])}:u{r[1].id}", r)
+                   for r in found], clock)
+
+
+def ack_escalation(clock: Clock) -> list[dict]:
+    """Still not signed for ACK_ESCALATE_AFTER_DAYS after assignment: the unit's managers, once."""
+    found = _not_signed_for(clock, "ACK_ESCALATE_AFTER_DAYS")
+    if not found:
+        return []
+    managers = _managers_by_unit()
+    candidates = []
+    for r in found:
+        task = r[0]
+        for user in _nearest_managers(r[4], managers, task.owner_id):
+            key = f"ack_escalation:{task.id}:{_assignment(task)}:o{task.owner_id}:u{user.id}"
+            candidates.append((Kind.ACK_ESCALATION, user, key, r))
+    return _build(candidates, clock)
+
+
+RULES = (due_soon, overdue, escalation, ongoing, ack_due, ack_escalation)

@@ -40,6 +40,10 @@ class ProgressForm(FlaskForm):
     files = MultipleFileField(_l("Evidence files"))
 
 
+class AcknowledgeForm(VersionedForm):
+    """签收: one click; the version makes a click on an old page harmless."""
+
+
 class StartForm(VersionedForm):
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
 
@@ -105,6 +109,7 @@ class TaskFilterForm(Form):
     light = SelectField(_l("Light"), validate_choice=False)
     type = SelectField(_l("Type"), validate_choice=False)
     overdue = BooleanField(_l("Overdue only"))
+    awaiting_ack = BooleanField(_l("Not signed for"))
     due_after = StringField(_l("Deadline from"))
     due_before = StringField(_l("Deadline to"))
     q = StringField(_l("Search"))

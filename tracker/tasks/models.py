@@ -25,6 +25,10 @@ from tracker.problems.models import Problem
 # Open work that can fall overdue: the predicate of the partial index ix_tasks_overdue_deadline.
 OVERDUE_WORK_SQL = "state IN ('assigned', 'in_progress') AND type <> 'ongoing'"
 PENDING_SQL = "state = 'pending'"
+# Measures whose owner has not signed for them (签收) yet; written as each database renders the
+# clause of Task.awaiting_ack_clause, so the planners match the partial index.
+AWAITING_ACK_SQL = {"sqlite": "ack_required = 1 AND acknowledged_at IS NULL",
+                    "postgresql": "ack_required = true AND acknowledged_at IS NULL"}
 
 
 def _inline(values):
@@ -46,6 +50,11 @@ class TaskRules:
             and self.state in OVERDUE_STATES
             and self.type != TaskType.ONGOING
         )
+
+    @property
+    def awaiting_ack(self) -> bool:
+        """Waiting for its owner's 签收 (needs `ack_required` and `acknowledged_at` too)."""
+        return bool(self.ack_required) and self.acknowledged_at is None and self.state in OVERDUE_STATES
 
     def days_overdue(self, today: date) -> int:
         return (today - self.deadline).days if self.is_overdue(today) else 0
@@ -100,6 +109,11 @@ class Task(TaskRules, db.Model):
     closed_on: Mapped[Optional[date]] = mapped_column(sa.Date)
     closed_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
     cancelled_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    # 签收: the current owner got the measure at `assigned_at` and signed for it at `acknowledged_at`.
+    # A reassignment asks again; measures of an imported (historical) ledger are not asked.
+    assigned_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    acknowledged_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    ack_required: Mapped[bool] = mapped_column(default=True, server_default=sa.false())
 
     problem: Mapped[Problem] = relationship(back_populates="tasks")
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
@@ -121,6 +135,10 @@ class Task(TaskRules, db.Model):
         # counts from an index that holds every column the query names).
         sa.Index("ix_tasks_overdue_deadline", "deadline", "id", "unit_id", "owner_id", "state", "type",
                  sqlite_where=sa.text(OVERDUE_WORK_SQL), postgresql_where=sa.text(OVERDUE_WORK_SQL)),
+        # The 签收 reminders and the "not signed for" filter: only the few that wait.
+        sa.Index("ix_tasks_awaiting_ack", "assigned_at", "unit_id", "owner_id",
+                 sqlite_where=sa.text(AWAITING_ACK_SQL["sqlite"]),
+                 postgresql_where=sa.text(AWAITING_ACK_SQL["postgresql"])),
     )
 
     # --- derived rules: one definition for Python objects and for SQL -------------------
@@ -143,6 +161,20 @@ class Task(TaskRules, db.Model):
             cls.deadline <= today + timedelta(days=due_soon_days),
             sa.not_(cls.overdue_clause(today)),
         )
+
+    @classmethod
+    def stalled_clause(cls, cutoff: datetime):
+        """SQL for "stalled": still being worked on, assigned before `cutoff` (now − STALL_DAYS) and no
+        progress note since then."""
+        recent = sa.select(Progress.id).where(Progress.task_id == cls.id, Progress.created_at > cutoff)
+        return sa.and_(cls.state.in_(_inline(OVERDUE_STATES)), cls.assigned_at <= cutoff,
+                       ~recent.exists())
+
+    @classmethod
+    def awaiting_ack_clause(cls):
+        """SQL for "waiting for its owner's 签收"."""
+        return sa.and_(cls.ack_required == sa.true(), cls.acknowledged_at.is_(None),
+                       cls.state.in_(_inline(OVERDUE_STATES)))
 
     def __str__(self) -> str:
         return f"#{self.id}"

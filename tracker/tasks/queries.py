@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -70,6 +70,9 @@ class TaskFilters:
     q: str | None = None
     problem_id: int | None = None
     type: TaskType | None = None
+    awaiting_ack: bool = False  # not yet signed for (未签收)
+    stalled: bool = False  # no progress for STALL_DAYS
+    leader_id: int | None = None  # the problem's responsible leader
 
     @classmethod
     def from_args(cls, args: Mapping) -> TaskFilters:
@@ -99,6 +102,9 @@ class TaskFilters:
             q=q,
             problem_id=_int(get("problem")),
             type=_enum(TaskType, args.get("type") or ""),
+            awaiting_ack=str(args.get("awaiting_ack") or "").strip().lower() in TRUE_WORDS,
+            stalled=str(args.get("stalled") or "").strip().lower() in TRUE_WORDS,
+            leader_id=_int(get("leader")),
         )
 
     @property
@@ -108,7 +114,7 @@ class TaskFilters:
 
     @property
     def needs_problem(self) -> bool:
-        return bool(self.q or self.source_id or self.category_id)
+        return bool(self.q or self.source_id or self.category_id or self.leader_id)
 
 
 def light_rank(today: date, due_soon_days: int):
@@ -138,9 +144,14 @@ def _subtree_of(unit_id: int):
     return sa.select(Unit.id).where(Unit.path.startswith(path)).scalar_subquery()
 
 
-def _where(filters: TaskFilters, today: date, due_soon_days: int) -> list:
+def stall_cutoff(now: datetime) -> datetime:
+    return now - timedelta(days=current_app.config["STALL_DAYS"])
+
+
+def _where(filters: TaskFilters, clock: Clock, due_soon_days: int) -> list:
     """The WHERE terms for the filters (Problem columns require the caller to join Problem)."""
     terms: list = []
+    today = clock.today()
     if filters.state == OPEN:
         terms.append(Task.state.in_(OPEN_STATES))
     elif filters.state:
@@ -159,6 +170,12 @@ def _where(filters: TaskFilters, today: date, due_soon_days: int) -> list:
         terms.append(Problem.category_id == filters.category_id)
     if filters.overdue:
         terms.append(Task.overdue_clause(today))
+    if filters.awaiting_ack:
+        terms.append(Task.awaiting_ack_clause())
+    if filters.stalled:
+        terms.append(Task.stalled_clause(stall_cutoff(clock.now())))
+    if filters.leader_id:
+        terms.append(Problem.responsible_leader_id == filters.leader_id)
     if filters.light:
         terms.append(light_clause(filters.light, today, due_soon_days))
     if filters.due_after:
@@ -223,7 +240,7 @@ def task_query(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str,
     stmt = sa.select(Task).where(scope.task_clause(actor))
     if filters.needs_problem or sort[0] == "number":
         stmt = stmt.join(Problem, Problem.id == Task.problem_id)
-    stmt = stmt.where(*_where(filters, today, days))
+    stmt = stmt.where(*_where(filters, clock, days))
     stmt = _order(stmt, sort, today, overdue_only=filters.overdue or filters.light == Light.RED)
     if load:
         stmt = stmt.options(joinedload(Task.owner), joinedload(Task.unit), joinedload(Task.problem))
@@ -244,7 +261,8 @@ class ListRow(TaskRules):
     the rules (light, overdue, closed late) come from the same TaskRules as Task's."""
 
     FIELDS = ("id", "problem_id", "problem_number", "problem_description", "measure", "type",
-              "owner_name", "unit_name", "deadline", "original_deadline", "state", "closed_on")
+              "owner_name", "unit_name", "deadline", "original_deadline", "state", "closed_on",
+              "ack_required", "acknowledged_at")
 
     def __init__(self, values) -> None:
         self.__dict__.update(zip(self.FIELDS, values, strict=True))
@@ -254,7 +272,8 @@ class ListRow(TaskRules):
 _CUT = sa.func.substr
 _ROWS = (sa.select(Task.id, Task.problem_id, Problem.number, _CUT(Problem.description, 1, LIST_TEXT),
                    _CUT(Task.measure, 1, LIST_TEXT), Task.type, User.name, Unit.name,
-                   Task.deadline, Task.original_deadline, Task.state, Task.closed_on)
+                   Task.deadline, Task.original_deadline, Task.state, Task.closed_on, Task.ack_required,
+                   Task.acknowledged_at)
          .join(Problem, Problem.id == Task.problem_id).join(User, User.id == Task.owner_id)
          .join(Unit, Unit.id == Task.unit_id))
 
@@ -321,13 +340,13 @@ class HomeRow(TaskRules):
 
     def __init__(self, row) -> None:
         (self.id, self.measure, self.type, self.deadline, self.original_deadline, self.state,
-         self.closed_on) = row[:7]
-        self.problem = ProblemRef(*row[7:])
+         self.closed_on, self.ack_required, self.acknowledged_at) = row[:9]
+        self.problem = ProblemRef(*row[9:])
 
 
 _HOME_ROWS = (sa.select(Task.id, _CUT(Task.measure, 1, LIST_TEXT), Task.type, Task.deadline,
-                        Task.original_deadline, Task.state, Task.closed_on,
-                        Problem.id, Problem.number, Problem.description)
+                        Task.original_deadline, Task.state, Task.closed_on, Task.ack_required,
+                        Task.acknowledged_at, Problem.id, Problem.number, Problem.description)
               .join(Problem, Problem.id == Task.problem_id))
 
 
@@ -340,13 +359,14 @@ def my_open_tasks(actor: User, clock: Clock, limit: int) -> list[HomeRow]:
     return [HomeRow(row) for row in db.session.execute(stmt)]
 
 
+def _count(cond):
+    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+
 def my_counters(actor: User, clock: Clock) -> dict[str, int]:
     """Counts of the actor's open tasks: overdue, due soon, in progress, awaiting close-out."""
     today, days = clock.today(), current_app.config["DUE_SOON_DAYS"]
-
-    def count(cond):
-        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
-
+    count = _count
     row = db.session.execute(
         sa.select(
             count(Task.overdue_clause(today)).label("overdue"),
@@ -467,3 +487,67 @@ def sources_in_scope(actor: User) -> list:
         stmt = stmt.where(sa.or_(Source.unit_id.in_(scope.subtree_ids(actor.unit)),
                                  Source.unit_id.in_(ancestors)))
     return db.session.execute(stmt).all()
+
+
+# --- the supervision desk (督办台) of a leader's home --------------------------------------------
+
+DESK_KEYS = ("red", "yellow", "awaiting_ack", "stalled", "submitted", "open")
+
+
+@dataclass
+class DeskRow:
+    """What to chase in one part of the actor's scope; each number has a filter of the 整改清单."""
+
+    label: str
+    args: dict  # the 整改清单 filter that lists this row's measures (unit, leader …)
+    counts: dict
+
+
+@dataclass
+class Desk:
+    units: list[DeskRow]
+    total: DeskRow
+    leaders: list[DeskRow]
+
+
+def _desk_counts(today: date, days: int, cutoff) -> list:
+    return [
+        _count(Task.overdue_clause(today)).label("red"),
+        _count(Task.due_soon_clause(today, days)).label("yellow"),
+        _count(Task.awaiting_ack_clause()).label("awaiting_ack"),
+        _count(Task.stalled_clause(cutoff)).label("stalled"),
+        _count(Task.state == TaskState.SUBMITTED).label("submitted"),
+        sa.func.count(Task.id).label("open"),
+    ]
+
+
+def supervision_desk(actor: User, clock: Clock) -> Desk:
+    """The open measures in the actor's scope counted by what needs chasing: per unit one level below
+    the actor's own (each a subtree), in total, and per responsible leader. Three queries."""
+    today, days = clock.today(), current_app.config["DUE_SOON_DAYS"]
+    counts = _desk_counts(today, days, stall_cutoff(clock.now()))
+    where = (scope.task_clause(actor), Task.state.in_(OPEN_STATES))
+    by_unit = db.session.execute(
+        sa.select(Unit.path, *counts).join(Unit, Unit.id == Task.unit_id).where(*where).group_by(Unit.path)
+    ).all()
+    top = actor.unit
+    children = db.session.scalars(
+        sa.select(Unit).where(Unit.parent_id == top.id if top is not None else Unit.parent_id.is_(None))
+        .order_by(Unit.sort_order, Unit.id)).all()
+    zero = dict.fromkeys(DESK_KEYS, 0)
+    rows = {c.id: DeskRow(c.name, {"unit": c.id}, dict(zero)) for c in children}
+    total = DeskRow("", {"unit": top.id} if top is not None else {}, dict(zero))
+    for path, *values in by_unit:
+        child = next((c for c in children if path.startswith(c.path)), None)
+        for key, value in zip(DESK_KEYS, values, strict=True):
+            total.counts[key] += int(value)
+            if child is not None:
+                rows[child.id].counts[key] += int(value)
+    by_leader = db.session.execute(
+        sa.select(Problem.responsible_leader_id, User.name, *counts)
+        .join(Problem, Problem.id == Task.problem_id).join(User, User.id == Problem.responsible_leader_id)
+        .where(*where).group_by(Problem.responsible_leader_id, User.name).order_by(User.name)
+    ).all()
+    leaders = [DeskRow(name, {"leader": leader_id}, dict(zip(DESK_KEYS, map(int, values), strict=True)))
+               for leader_id, name, *values in by_leader]
+    return Desk(units=[r for r in rows.values() if r.counts["open"]], total=total, leaders=leaders)

@@ -27,6 +27,7 @@ from tracker.tasks.models import Extension, Task
 class Who(enum.Enum):
     """Who may take an action on a measure."""
 
+    OWNER = "owner"  # the measure's responsible person only
     WORKER = "worker"  # the owner, or a manager of the measure's unit subtree
     MANAGER = "manager"  # a manager of the measure's unit subtree (admins everywhere)
 
@@ -46,18 +47,23 @@ def managed_clause(actor: User):
 
 
 def _who_allows(who: Who, task: Task, actor: User) -> bool:
+    if who is Who.OWNER:
+        return task.owner_id == actor.id
     if who is Who.MANAGER:
         return scope.can_manage_task(actor, task)
     return scope.can_work_on_task(actor, task)
 
 
 def _who_clause(who: Who, actor: User):
+    if who is Who.OWNER:
+        return Task.owner_id == actor.id
     if who is Who.MANAGER:
         return managed_clause(actor)
     return sa.or_(Task.owner_id == actor.id, managed_clause(actor))
 
 
 WHO_REFUSAL = {
+    Who.OWNER: _l("Only the responsible person may do this."),
     Who.MANAGER: _l("Only a manager of this measure's unit may do this."),
     Who.WORKER: _l("Only the responsible person or a manager of this unit may do this."),
 }
@@ -106,6 +112,11 @@ KEEPS_A_DEADLINE = Condition(  # an ongoing measure without a deadline has none 
     clause=lambda actor: sa.or_(Task.type != TaskType.ONGOING, Task.deadline.is_not(None)),
     refusal=lambda: InvalidTransition(_l("Ongoing measures have no deadline to extend.")),
 )
+AWAITING_ACK = Condition(
+    test=lambda task, actor: task.awaiting_ack,
+    clause=lambda actor: Task.awaiting_ack_clause(),
+    refusal=lambda: InvalidTransition(_l("This measure is already signed for.")),
+)
 A_REQUEST_TO_DECIDE = Condition(
     test=lambda task, actor: any(may_decide_extension(e, actor) for e in pending_extensions(task)),
     clause=_pending_decidable_by,
@@ -134,6 +145,7 @@ RULES: dict[str, Rule] = {
     "reject": Rule(Who.MANAGER, (TaskState.SUBMITTED,), to=TaskState.IN_PROGRESS),
     "cancel": Rule(Who.MANAGER, OPEN, to=TaskState.CANCELLED),
     # actions that keep the state
+    "acknowledge": Rule(Who.OWNER, WORKING, when=AWAITING_ACK),  # 签收
     "progress": Rule(Who.WORKER, OPEN),
     "extend": Rule(Who.WORKER, WORKING, when=HAS_A_DEADLINE_TO_EXTEND),
     "decide_extension": Rule(Who.MANAGER, OPEN, when=A_REQUEST_TO_DECIDE),

@@ -31,6 +31,7 @@ from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
 from tracker.tasks import evidence, export, queries, rules, services
 from tracker.tasks.forms import (
+    AcknowledgeForm,
     DeadlineForm,
     DecideForm,
     EditForm,
@@ -53,6 +54,7 @@ QUEUE_LIMIT = 20
 
 # The task page's forms, keyed by the action names of the state table (tasks.rules.RULES).
 PAGE_FORMS = {
+    "acknowledge": AcknowledgeForm,
     "progress": ProgressForm,
     "start": StartForm,
     "submit": SubmitForm,
@@ -65,6 +67,7 @@ PAGE_FORMS = {
     "deadline": DeadlineForm,
 }
 DONE = {
+    "acknowledge": _l("You signed for the measure."),
     "progress": _l("Progress posted."),
     "start": _l("Work on the measure has started."),
     "submit": _l("Submitted for close-out."),
@@ -115,9 +118,13 @@ def problem_url(problem_id: int) -> str:
 @bp.route("/")
 @login_required
 def home():
-    """My tasks: my open measures by urgency; managers also see what waits for their decision."""
+    """My tasks: my open measures by urgency; managers also see what waits for their decision, and
+    managers and viewers what to chase in their scope (督办台)."""
     now = request_clock()
     verify, verify_total, extensions, extensions_total = [], 0, [], 0
+    desk = None
+    if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):
+        desk = queries.supervision_desk(current_user, now)
     if current_user.role in (Role.ADMIN, Role.MANAGER):
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
         extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
@@ -130,6 +137,7 @@ def home():
         verify_total=verify_total,
         extensions=extensions,
         extensions_total=extensions_total,
+        desk=desk,
     )
 
 
@@ -305,6 +313,16 @@ def transition(task_id: int, action: str):
         )
 
     return _act(task, action, form, call)
+
+
+@bp.route("/tasks/<int:task_id>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge(task_id: int):
+    """签收: the owner confirms they received the measure."""
+    task = _load(task_id)
+    form = AcknowledgeForm(prefix="acknowledge")
+    return _act(task, "acknowledge", form, lambda f: services.acknowledge(
+        task, current_user, request_clock(), expected_version=f.expected_version()))
 
 
 @bp.route("/tasks/<int:task_id>/extension", methods=["POST"])

@@ -5,6 +5,7 @@ changes objects, records an AuditEvent and flushes. None of them commits: the ca
 command, job) commits once. The modules, by concern:
 
 - `editing`: create a measure, edit its text, reassign it, move its deadline;
+- `acknowledgement`: 签收 of a measure by its owner;
 - `transitions`: start, submit, verify (销号), reject, cancel, and the notices they queue;
 - `progress` and `files`: progress notes and evidence;
 - `extensions`: extension requests and decisions;
@@ -12,6 +13,7 @@ command, job) commits once. The modules, by concern:
 """
 
 from tracker.tasks.rules import may_decide_extension
+from tracker.tasks.services.acknowledgement import acknowledge
 from tracker.tasks.services.common import MAX_TEXT, TASK_FIELDS, check_owner, check_version
 from tracker.tasks.services.editing import change_deadline, create_task, reassign_task, update_task
 from tracker.tasks.services.extensions import (
@@ -25,7 +27,7 @@ from tracker.tasks.services.progress import post_progress
 from tracker.tasks.services.transitions import ACTIONS, cancel, reject, start, submit, transition, verify
 
 __all__ = [
-    "ACTIONS", "ALREADY_DECIDED", "ALREADY_PENDING", "MAX_TEXT", "TASK_FIELDS",
+    "ACTIONS", "ALREADY_DECIDED", "acknowledge", "ALREADY_PENDING", "MAX_TEXT", "TASK_FIELDS",
     "cancel", "change_deadline", "check_owner", "check_version", "create_task", "decide_extension",
     "derive_problem_state", "may_decide_extension", "post_progress", "reassign_task", "refresh_problem_state",
     "reject", "request_extension", "start", "submit", "transition", "update_task", "verify",

@@ -71,6 +71,8 @@ def create_task(
         state=TaskState.ASSIGNED,
         created_at=clock.now(),
         created_by_id=actor.id,
+        assigned_at=clock.now(),
+        ack_required=notify_owner,  # a historical ledger's owners are not asked to sign again
     )
     db.session.add(task)
     db.session.flush()
@@ -132,6 +134,8 @@ def reassign_task(
     if unit is not None:
         task.unit_id = unit.id
         task.unit = unit
+    if task.owner_id != before["owner_id"]:  # the new owner signs for it (签收)
+        task.assigned_at, task.acknowledged_at, task.ack_required = clock.now(), None, True
     audit_change(task, actor, clock, "task.reassign", before, comment)
     reminders.notify_assignment(task, clock)
     return task

@@ -16,6 +16,7 @@ from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.tasks import rules
 from tracker.tasks.models import Extension, Task
+from tracker.tasks.services.acknowledgement import acknowledge_by_working
 from tracker.tasks.services.common import TASK_FIELDS, audit_change, raise_if, text
 
 ALREADY_PENDING = _l("An extension request for this measure is already waiting for a decision.")
@@ -38,6 +39,7 @@ def request_extension(task: Task, actor: User, clock: Clock, *, new_deadline: da
     elif new_deadline < clock.today():
         errors.setdefault("new_deadline", []).append(_l("The deadline cannot be in the past."))
     raise_if(errors)
+    acknowledge_by_working(task, actor, clock)
     ext = Extension(task_id=task.id, requested_by_id=actor.id, reason=reason, old_deadline=task.deadline,
                     new_deadline=new_deadline, state=ExtensionState.PENDING, created_at=clock.now())
     db.session.add(ext)

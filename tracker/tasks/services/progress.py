@@ -11,6 +11,7 @@ from tracker.org.models import User
 from tracker.tasks import rules
 from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Progress, Task
+from tracker.tasks.services.acknowledgement import acknowledge_by_working
 from tracker.tasks.services.common import raise_if, text
 from tracker.tasks.services.files import attach
 from tracker.tasks.services.transitions import start
@@ -23,6 +24,7 @@ def post_progress(task: Task, actor: User, clock: Clock, *, body: str | None,
     errors: dict = {}
     body = text(body, "body", errors, required=True, label=_l("Progress"))
     raise_if(errors)
+    acknowledge_by_working(task, actor, clock)
     progress = Progress(task_id=task.id, author_id=actor.id, body=body, created_at=clock.now())
     db.session.add(progress)
     db.session.flush()

@@ -20,6 +20,7 @@ from tracker.reminders import notices
 from tracker.tasks import rules
 from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Evidence, Task
+from tracker.tasks.services.acknowledgement import acknowledge_by_working
 from tracker.tasks.services.common import TASK_FIELDS, audit_change, check_version, raise_if, text
 from tracker.tasks.services.files import attach
 from tracker.tasks.services.problem_state import refresh_problem_state
@@ -39,6 +40,7 @@ def start(task: Task, actor: User, clock: Clock, *, expected_version: int | None
           comment: str | None = None) -> Task:
     """assigned → in_progress."""
     rule = guard(task, actor, "start", expected_version)
+    acknowledge_by_working(task, actor, clock)
     before = audit.snapshot(task, TASK_FIELDS)
     task.state = rule.to
     task.started_at = clock.now()
@@ -59,6 +61,7 @@ def submit(task: Task, actor: User, clock: Clock, *, result: str | None,
     if current_app.config.get("EVIDENCE_REQUIRED_ON_SUBMIT") and not has_evidence:
         raise ValidationFailed(_l("Attach at least one evidence file before submitting."),
                                {"files": [_l("Evidence is required.")]})
+    acknowledge_by_working(task, actor, clock)
     before = audit.snapshot(task, TASK_FIELDS)
     if uploads:
         attach(task, actor, clock, uploads, progress=None)
