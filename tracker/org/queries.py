@@ -45,3 +45,29 @@ def scoped_user_rows(actor, roles: tuple[Role, ...] | None = None, active_only: 
     if limit is not None:
         stmt = stmt.limit(limit)
     return db.session.execute(stmt).all()
+
+
+def managers_by_unit(unit_ids=None) -> dict[int, list[User]]:
+    """The active managers of each unit (of `unit_ids`, or of every unit), by id."""
+    stmt = sa.select(User).where(User.role == Role.MANAGER, User.active.is_(True)).order_by(User.id)
+    if unit_ids is not None:
+        stmt = stmt.where(User.unit_id.in_(list(unit_ids)))
+    managers: dict[int, list[User]] = {}
+    for user in db.session.scalars(stmt):
+        managers.setdefault(user.unit_id, []).append(user)
+    return managers
+
+
+def path_ids(path: str) -> list[int]:
+    """The unit ids of a path, from the root down."""
+    return [int(part) for part in path.strip("/").split("/") if part]
+
+
+def nearest_managers(path: str, managers: dict[int, list[User]], exclude: set[int]) -> list[User]:
+    """The managers of the unit at `path`, or of the nearest unit above it that has any besides those
+    in `exclude` (the owner, the submitter)."""
+    for unit_id in reversed(path_ids(path)):
+        found = [m for m in managers.get(unit_id, []) if m.id not in exclude]
+        if found:
+            return found
+    return []

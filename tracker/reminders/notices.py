@@ -13,31 +13,19 @@ import sqlalchemy as sa
 from tracker.clock import Clock
 from tracker.enums import Role
 from tracker.extensions import db
+from tracker.org import queries as org_queries
 from tracker.org.models import User
 from tracker.reminders import messages, outbox
 from tracker.reminders.models import NotificationKind as Kind
 from tracker.tasks.models import Task
 
 
-def _unit_ids_upwards(task: Task) -> list[int]:
-    """The measure's unit, then its parent, … up to the root."""
-    return [int(part) for part in reversed(task.unit.path.strip("/").split("/")) if part]
-
-
 def verifiers(task: Task, actor: User) -> list[User]:
     """Who should verify a submission: the active managers of the nearest unit, from the measure's own
     upwards, that has any besides the submitter; administrators when no unit on the way has one."""
-    path = _unit_ids_upwards(task)
-    managers = db.session.scalars(
-        sa.select(User).where(User.role == Role.MANAGER, User.active, User.unit_id.in_(path),
-                              User.id != actor.id).order_by(User.id)).all()
-    by_unit: dict[int, list[User]] = {}
-    for user in managers:
-        by_unit.setdefault(user.unit_id, []).append(user)
-    for unit_id in path:
-        if unit_id in by_unit:
-            return by_unit[unit_id]
-    return list(db.session.scalars(
+    managers = org_queries.managers_by_unit(org_queries.path_ids(task.unit.path))
+    found = org_queries.nearest_managers(task.unit.path, managers, {actor.id})
+    return found or list(db.session.scalars(
         sa.select(User).where(User.role == Role.ADMIN, User.active, User.id != actor.id).order_by(User.id)))
 
 

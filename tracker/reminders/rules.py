@@ -15,8 +15,9 @@ from flask import current_app
 from sqlalchemy.orm import aliased
 
 from tracker.clock import Clock
-from tracker.enums import OVERDUE_STATES, Role, TaskType
+from tracker.enums import OVERDUE_STATES, TaskType
 from tracker.extensions import db
+from tracker.org import queries as org_queries
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.reminders import messages, outbox
@@ -86,22 +87,6 @@ def overdue(clock: Clock) -> list[dict]:
     return _build(candidates, clock)
 
 
-def _managers_by_unit() -> dict[int, list[User]]:
-    managers: dict[int, list[User]] = {}
-    for user in db.session.scalars(sa.select(User).where(User.role == Role.MANAGER, User.active.is_(True))):
-        managers.setdefault(user.unit_id, []).append(user)
-    return managers
-
-
-def _nearest_managers(path: str, managers: dict[int, list[User]], owner_id: int) -> list[User]:
-    """Managers of the unit, or of the nearest unit above it that has managers (other than the owner)."""
-    for unit_id in reversed([int(p) for p in path.strip("/").split("/") if p]):
-        found = [m for m in managers.get(unit_id, []) if m.id != owner_id]
-        if found:
-            return found
-    return []
-
-
 def escalation(clock: Clock) -> list[dict]:
     """Overdue ≥ ESCALATE_AFTER_DAYS: the responsible leader and the unit's managers, once per deadline."""
     today = clock.today()
@@ -109,13 +94,13 @@ def escalation(clock: Clock) -> list[dict]:
                        Task.deadline <= today - timedelta(days=_cfg("ESCALATE_AFTER_DAYS")))
     if not found:
         return []
-    managers = _managers_by_unit()
+    managers = org_queries.managers_by_unit()
     leader_ids = {r[5] for r in found} - {None}
     leaders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(leader_ids)))}
     candidates = []
     for r in found:
         task = r[0]
-        recipients = _nearest_managers(r[4], managers, task.owner_id)
+        recipients = org_queries.nearest_managers(r[4], managers, {task.owner_id})
         leader = leaders.get(r[5])
         if leader is not None and leader.id != task.owner_id:
             recipients = [leader, *recipients]
@@ -156,11 +141,11 @@ def ack_escalation(clock: Clock) -> list[dict]:
     found = _not_signed_for(clock, "ACK_ESCALATE_AFTER_DAYS")
     if not found:
         return []
-    managers = _managers_by_unit()
+    managers = org_queries.managers_by_unit()
     candidates = []
     for r in found:
         task = r[0]
-        for user in _nearest_managers(r[4], managers, task.owner_id):
+        for user in org_queries.nearest_managers(r[4], managers, {task.owner_id}):
             key = f"ack_escalation:{task.id}:{_assignment(task)}:o{task.owner_id}:u{user.id}"
             candidates.append((Kind.ACK_ESCALATION, user, key, r))
     return _build(candidates, clock)
