@@ -15,9 +15,10 @@ from tracker.tasks.models import TaskRules
 
 class Row(TaskRules):
     def __init__(self, state=TaskState.IN_PROGRESS, deadline=None, original_deadline=None, closed_on=None,
-                 type=TaskType.DEADLINE):
+                 type=TaskType.DEADLINE, ack_required=False, acknowledged_at=None):
         self.state, self.deadline, self.original_deadline = state, deadline, original_deadline
         self.closed_on, self.type = closed_on, type
+        self.ack_required, self.acknowledged_at = ack_required, acknowledged_at
 
 
 def render(app, source: str, row: Row, locale: str = "zh_CN") -> str:
@@ -35,6 +36,9 @@ CASES = [
     (Row(deadline=TODAY - 3 * DAY), "task_state",
      '<span class="badge bg-primary" data-state="in_progress">整改中</span>'
      ' <span class="badge bg-danger">逾期3天</span>'),
+    (Row(state=TaskState.ASSIGNED, deadline=TODAY + 9 * DAY, ack_required=True), "task_state",
+     '<span class="badge bg-secondary" data-state="assigned">已交办</span>'
+     ' <span class="badge bg-warning text-dark" data-ack="waiting">未签收</span>'),
     (Row(state=TaskState.CLOSED, deadline=TODAY - 5 * DAY, closed_on=TODAY), "task_state",
      '<span class="badge bg-success" data-state="closed">已销号</span>'
      ' <span class="badge bg-warning-subtle text-dark border">逾期销号</span>'),

@@ -40,8 +40,8 @@ def _inline(values):
 class TaskRules:
     """The derived rules of one measure (overdue, traffic light, closed late) on its plain values,
     shared by the ORM `Task` and the rectification list's plain rows (tasks.queries.ListRow).
-    Needs `deadline`, `state`, `type` and `closed_on`; the SQL twins are Task.overdue_clause and
-    Task.due_soon_clause."""
+    Needs `deadline`, `state`, `type` and `closed_on` (and `ack_required`, `acknowledged_at` for 签收);
+    the SQL twins are Task.overdue_clause, Task.due_soon_clause and Task.awaiting_ack_clause."""
 
     def is_overdue(self, today: date) -> bool:
         return (
