@@ -23,7 +23,6 @@ from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Task
 
-MAX_QUERY = 200
 SORT_KEYS = ("number", "found_on", "state", "unit", "category", "source")
 DEFAULT_SORT = "-number"
 TRUE_WORDS = {"1", "true", "yes", "on", "y"}
@@ -49,12 +48,6 @@ def _enum(enum_cls, raw):
         return enum_cls(str(raw).strip())
     except (TypeError, ValueError):
         return None
-
-
-def _text(raw) -> str | None:
-    # NUL cannot be stored or compared in PostgreSQL text; an over-long query is cut, not refused.
-    value = str(raw or "").replace("\x00", "").strip()[:MAX_QUERY]
-    return value or None
 
 
 @dataclass
@@ -95,7 +88,7 @@ class ProblemFilters:
             person_id=_int(get(a["person_id"])),
             found_after=_date(get(a["found_after"])),
             found_before=_date(get(a["found_before"])),
-            q=_text(get(a["q"])),
+            q=textsearch.query_text(get(a["q"])),
             overdue=str(get(a["overdue"]) or "").strip().lower() in TRUE_WORDS,
         )
 

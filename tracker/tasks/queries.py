@@ -23,7 +23,6 @@ from tracker.tasks import rules
 from tracker.tasks.models import Evidence, Extension, Progress, Task, TaskRules
 
 OPEN = "open"  # the pseudo-state "assigned, in progress or submitted"
-MAX_Q = 200
 TRUE_WORDS = {"1", "true", "yes", "on", "y"}
 
 SORT_KEYS = ("deadline", "state", "owner", "unit", "number", "created")
@@ -84,8 +83,6 @@ class TaskFilters:
         state = str(args.get("state") or "").strip()
         if state != OPEN:
             state = getattr(_enum(TaskState, state), "value", None)
-        # NUL cannot travel to PostgreSQL in a text parameter.
-        q = " ".join(str(args.get("q") or "").replace("\x00", "").split())[:MAX_Q] or None
         return cls(
             state=state,
             unit_id=_int(get("unit")),
@@ -96,7 +93,7 @@ class TaskFilters:
             light=_enum(Light, args.get("light") or ""),
             due_after=_date(args.get("due_after")),
             due_before=_date(args.get("due_before")),
-            q=q,
+            q=textsearch.query_text(args.get("q")),
             problem_id=_int(get("problem")),
             type=_enum(TaskType, args.get("type") or ""),
         )
