@@ -14,7 +14,7 @@ from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_users
 from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
@@ -163,11 +163,7 @@ def add_measure(problem_id: int):
 def _unit_choices(units: list[Unit]) -> list[tuple[int, str]]:
     """Units indented by their depth below the highest one offered, so the tree shows."""
     top = min((u.depth for u in units), default=0)
-    return [(u.id, "\u3000" * max(u.depth - top, 0) + u.name) for u in units]
-
-
-def _user_label(user: User) -> str:
-    return f"{user.name}（{user.unit.name}）" if user.unit else user.name
+    return [(u.id, indented(u, top)) for u in units]
 
 
 def _with_current(objects: list, *current) -> list:
@@ -197,10 +193,10 @@ def _problem_choices(form: ProblemForm, actor: User, problem: Problem | None = N
     form.lead_unit.choices = blank + unit_choices
     form.cooperating_units.choices = unit_choices
     form.responsible_leader.choices = [(NONE, "—")] + [
-        (u.id, _user_label(u)) for u in _with_current(leaders, p and p.responsible_leader)
+        (u.id, person_label(u)) for u in _with_current(leaders, p and p.responsible_leader)
     ]
     form.responsible_person.choices = [(NONE, "—")] + [
-        (u.id, _user_label(u)) for u in _with_current(people, p and p.responsible_person)
+        (u.id, person_label(u)) for u in _with_current(people, p and p.responsible_person)
     ]
 
 
@@ -220,7 +216,7 @@ def _measure_choices(actor: User) -> tuple[list, list]:
     blank = [(NONE, _("— choose —"))]
     owners = scoped_users(actor, (Role.MANAGER, Role.STAFF))
     units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    return blank + [(u.id, _user_label(u)) for u in owners], blank + _unit_choices(units)
+    return blank + [(u.id, person_label(u)) for u in owners], blank + _unit_choices(units)
 
 
 def _problem_data(form: ProblemForm) -> dict:

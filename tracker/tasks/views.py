@@ -26,7 +26,7 @@ from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
 from tracker.tasks import evidence, export, queries, rules, services
@@ -205,9 +205,9 @@ def _fill_reassign(form: ReassignForm) -> None:
     units = scoped_units(current_user)  # loaded first, so each person's unit comes from the identity map
     people = scoped_users(current_user, roles=(Role.MANAGER, Role.STAFF))
     form.owner.choices = [("", "—")] + [
-        (p.id, f"{p.name}（{p.unit.name}）" if p.unit else p.name) for p in people]
+        (p.id, person_label(p)) for p in people]
     form.unit.choices = [("", _("Keep the current unit"))] + [
-        (u.id, "\u3000" * max(u.depth, 0) + u.name) for u in units]
+        (u.id, indented(u)) for u in units]
 
 
 def _render_task(task: Task, active: str | None = None, form=None, status: int = 200):
