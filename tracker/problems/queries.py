@@ -231,31 +231,6 @@ def problem_history(problem: Problem) -> list[AuditEvent]:
     ))
 
 
-# Which table an id-valued field of a problem snapshot points to.
-REFERENCE_FIELDS = {
-    "category_id": Category, "source_id": Source, "unit_id": Unit, "lead_unit_id": Unit,
-    "cooperating_unit_ids": Unit, "responsible_leader_id": User, "responsible_person_id": User,
-}
-
-
-def history_names(events: list[AuditEvent]) -> dict[tuple[str, int], str]:
-    """Display names for the ids in the events' before/after values; one query per kind of object."""
-    wanted: dict[type, set[int]] = {}
-    for ev in events:
-        for values in (ev.before or {}, ev.after or {}):
-            for name, value in values.items():
-                model = REFERENCE_FIELDS.get(name)
-                if model is None or value is None:
-                    continue
-                ids = value if isinstance(value, list) else [value]
-                wanted.setdefault(model, set()).update(i for i in ids if isinstance(i, int))
-    names: dict[tuple[str, int], str] = {}
-    for model, ids in wanted.items():
-        for obj_id, name in db.session.execute(sa.select(model.id, model.name).where(model.id.in_(ids))):
-            names[(model.__tablename__, obj_id)] = name
-    return names
-
-
 # --- the problem list page: plain rows -----------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from tracker import refdata, scope
+from tracker.audit.queries import names_in
 from tracker.clock import request_clock
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
@@ -20,9 +21,7 @@ from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
 from tracker.problems.models import Category, Problem, Source
 from tracker.problems.queries import (
-    REFERENCE_FIELDS,
     ProblemFilters,
-    history_names,
     parse_sort,
     problem_history,
     problem_list_page,
@@ -108,8 +107,7 @@ def _render_detail(problem: Problem, form: AddMeasureForm | None, status: int = 
     return render_template(
         "problems/detail.html", problem=problem, measures=visible_tasks(problem, current_user),
         form=form, can_edit=scope.can_edit_problem(current_user, problem), events=events,
-        names=history_names(events), field_labels=FIELD_LABELS,
-        ref_tables={f: m.__tablename__ for f, m in REFERENCE_FIELDS.items()},
+        names=names_in(events), field_labels=FIELD_LABELS,
     ), status
 
 

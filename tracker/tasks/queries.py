@@ -421,21 +421,6 @@ def timeline(task: Task) -> list[TimelineEntry]:
     return entries
 
 
-
-def names_in_timeline(entries) -> tuple[dict[int, User], dict[int, Unit]]:
-    """People and units named in the before/after values of a timeline, in two queries at most."""
-    user_ids, unit_ids = set(), set()
-    for entry in entries:
-        for values in (entry.event.before or {}, entry.event.after or {}):
-            if isinstance(values.get("owner_id"), int):
-                user_ids.add(values["owner_id"])
-            if isinstance(values.get("unit_id"), int):
-                unit_ids.add(values["unit_id"])
-    users = db.session.scalars(sa.select(User).where(User.id.in_(user_ids))) if user_ids else []
-    units = db.session.scalars(sa.select(Unit).where(Unit.id.in_(unit_ids))) if unit_ids else []
-    return {u.id: u for u in users}, {u.id: u for u in units}
-
-
 def task_evidence(task: Task) -> list[Evidence]:
     """Every evidence file of a task, oldest first, with its uploader."""
     return db.session.scalars(

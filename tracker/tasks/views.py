@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from tracker import refdata, scope
+from tracker.audit.queries import names_in
 from tracker.clock import request_clock
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
@@ -217,14 +218,14 @@ def _render_task(task: Task, active: str | None = None, form=None, status: int =
     if active in forms:  # still possible (a stale edit may find the measure moved on)
         forms[active] = form
     entries = queries.timeline(task)
-    users, units = queries.names_in_timeline(entries)
+    names = names_in(e.event for e in entries)
     pending = next((e.extension for e in entries if e.extension is not None
                     and e.extension.state == ExtensionState.PENDING), None)
     if pending is None:
         forms.pop("decide_extension", None)  # nothing to decide: no empty form on the page
     html = render_template(
         "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
-        entries=entries, users=users, units=units, pending=pending,
+        entries=entries, names=names, pending=pending,
         evidence_files=queries.task_evidence(task),
     )
     return html, status
