@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from tracker import scope
 from tracker.enums import Role
 from tracker.extensions import db
-from tracker.org.models import ReferenceStamp, Unit, User, new_stamp
+from tracker.org.models import ReferenceStamp, Unit, User, indented, new_stamp
 from tracker.org.queries import scoped_user_rows
 from tracker.problems.models import Category, Source
 from tracker.tasks.queries import sources_in_scope
@@ -162,7 +162,7 @@ class UnitRow(NamedTuple):
     @property
     def label(self) -> str:
         """The name indented by its depth in the tree, as pickers show it."""
-        return "\u3000" * max(self.depth, 0) + self.name
+        return indented(self)
 
 
 class PersonRow(NamedTuple):

@@ -49,7 +49,7 @@ from tracker.i18n import lazy_gettext as _l
 from tracker.ledger.views import bp as ledger_bp
 from tracker.ops import logging as ops_logging
 from tracker.ops.views import bp as ops_bp
-from tracker.org.models import User
+from tracker.org.models import User, indented, unit_indent
 from tracker.problems.views import bp as problems_bp
 from tracker.refdata import PickList
 from tracker.reminders import scheduler
@@ -347,6 +347,8 @@ def _register_template_helpers(app: Flask) -> None:
     widgets.install(app)
     app.jinja_env.globals["this_url"] = this_url
     app.jinja_env.globals["url_for"] = _memo_url_for(app)
+    app.jinja_env.filters["indented"] = indented
+    app.jinja_env.globals["unit_indent"] = unit_indent
     app.jinja_env.filters["date"] = _date_filter
     app.jinja_env.filters["datetime"] = (
         lambda d, fmt="yyyy-MM-dd HH:mm": format_datetime(d, fmt) if d else ""

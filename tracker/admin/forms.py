@@ -9,6 +9,7 @@ from wtforms.validators import Optional
 
 from tracker.enums import Role, SourceKind
 from tracker.i18n import lazy_gettext as _l
+from tracker.org.models import indented
 
 LANGUAGES = [SelectChoice("zh_CN", "中文"), SelectChoice("en", "English")]
 
@@ -33,7 +34,7 @@ def optional_int(value):
 def unit_choices(units, empty_label) -> list[SelectChoice]:
     """Units as select options, indented by depth so the tree shows in the list."""
     return [SelectChoice("", empty_label)] + [
-        SelectChoice(str(u.id), "\u3000" * u.depth + f"{u.name} ({u.code})") for u in units
+        SelectChoice(str(u.id), f"{indented(u)} ({u.code})") for u in units
     ]
 
 

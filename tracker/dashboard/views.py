@@ -13,7 +13,7 @@ from tracker.dashboard.panels import PagePieces
 from tracker.dashboard.services import dashboard_figures
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
-from tracker.org.models import Unit
+from tracker.org.models import Unit, indented
 from tracker.org.queries import scoped_units
 from tracker.viewutils import form_errors
 
@@ -28,7 +28,7 @@ def _form(units: list[Unit]) -> DashboardForm:
         else current_user.unit_id
     form = DashboardForm(formdata=request.args or None, unit=default_unit, date_from=date(today.year, 1, 1),
                          date_to=today)
-    form.unit.choices = [(u.id, "\u3000" * u.depth + u.name) for u in units]
+    form.unit.choices = [(u.id, indented(u)) for u in units]
     return form
 
 

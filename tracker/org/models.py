@@ -75,6 +75,26 @@ class Unit(db.Model):
         return self.name
 
 
+# A full-width space: pick lists and the units table show the tree by indentation (no inline styles
+# under the CSP, and a <select> takes none anyway).
+INDENT = "\u3000"
+
+
+def unit_indent(unit, top: int = 0, step: int = 1) -> str:
+    """The indentation of a unit (a Unit or any row with `path`'s `depth`) below depth `top`."""
+    return INDENT * (max(unit.depth - top, 0) * step)
+
+
+def indented(unit, top: int = 0) -> str:
+    """A unit's name indented by its depth below `top`, as pick lists show the tree."""
+    return unit_indent(unit, top) + unit.name
+
+
+def person_label(user) -> str:
+    """A person as pick lists name them: "name（unit）", or the bare name without a unit (admins)."""
+    return f"{user.name}（{user.unit.name}）" if user.unit else user.name
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "users"
 

@@ -23,7 +23,6 @@ from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Task
 
-MAX_QUERY = 200
 SORT_KEYS = ("number", "found_on", "state", "unit", "category", "source")
 DEFAULT_SORT = "-number"
 TRUE_WORDS = {"1", "true", "yes", "on", "y"}
@@ -49,12 +48,6 @@ def _enum(enum_cls, raw):
         return enum_cls(str(raw).strip())
     except (TypeError, ValueError):
         return None
-
-
-def _text(raw) -> str | None:
-    # NUL cannot be stored or compared in PostgreSQL text; an over-long query is cut, not refused.
-    value = str(raw or "").replace("\x00", "").strip()[:MAX_QUERY]
-    return value or None
 
 
 @dataclass
@@ -95,7 +88,7 @@ class ProblemFilters:
             person_id=_int(get(a["person_id"])),
             found_after=_date(get(a["found_after"])),
             found_before=_date(get(a["found_before"])),
-            q=_text(get(a["q"])),
+            q=textsearch.query_text(get(a["q"])),
             overdue=str(get(a["overdue"]) or "").strip().lower() in TRUE_WORDS,
         )
 
@@ -236,31 +229,6 @@ def problem_history(problem: Problem) -> list[AuditEvent]:
         .options(selectinload(AuditEvent.actor))
         .order_by(AuditEvent.created_at, AuditEvent.id)
     ))
-
-
-# Which table an id-valued field of a problem snapshot points to.
-REFERENCE_FIELDS = {
-    "category_id": Category, "source_id": Source, "unit_id": Unit, "lead_unit_id": Unit,
-    "cooperating_unit_ids": Unit, "responsible_leader_id": User, "responsible_person_id": User,
-}
-
-
-def history_names(events: list[AuditEvent]) -> dict[tuple[str, int], str]:
-    """Display names for the ids in the events' before/after values; one query per kind of object."""
-    wanted: dict[type, set[int]] = {}
-    for ev in events:
-        for values in (ev.before or {}, ev.after or {}):
-            for name, value in values.items():
-                model = REFERENCE_FIELDS.get(name)
-                if model is None or value is None:
-                    continue
-                ids = value if isinstance(value, list) else [value]
-                wanted.setdefault(model, set()).update(i for i in ids if isinstance(i, int))
-    names: dict[tuple[str, int], str] = {}
-    for model, ids in wanted.items():
-        for obj_id, name in db.session.execute(sa.select(model.id, model.name).where(model.id.in_(ids))):
-            names[(model.__tablename__, obj_id)] = name
-    return names
 
 
 # --- the problem list page: plain rows -----------------------------------------------------------

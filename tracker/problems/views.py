@@ -8,21 +8,20 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from tracker import refdata, scope
+from tracker.audit.queries import names_in
 from tracker.clock import request_clock
 from tracker.enums import ProblemState, Role, SourceKind, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_users
 from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
 from tracker.problems.models import Category, Problem, Source
 from tracker.problems.queries import (
-    REFERENCE_FIELDS,
     ProblemFilters,
-    history_names,
     parse_sort,
     problem_history,
     problem_list_page,
@@ -108,8 +107,7 @@ def _render_detail(problem: Problem, form: AddMeasureForm | None, status: int = 
     return render_template(
         "problems/detail.html", problem=problem, measures=visible_tasks(problem, current_user),
         form=form, can_edit=scope.can_edit_problem(current_user, problem), events=events,
-        names=history_names(events), field_labels=FIELD_LABELS,
-        ref_tables={f: m.__tablename__ for f, m in REFERENCE_FIELDS.items()},
+        names=names_in(events), field_labels=FIELD_LABELS,
     ), status
 
 
@@ -163,11 +161,7 @@ def add_measure(problem_id: int):
 def _unit_choices(units: list[Unit]) -> list[tuple[int, str]]:
     """Units indented by their depth below the highest one offered, so the tree shows."""
     top = min((u.depth for u in units), default=0)
-    return [(u.id, "\u3000" * max(u.depth - top, 0) + u.name) for u in units]
-
-
-def _user_label(user: User) -> str:
-    return f"{user.name}（{user.unit.name}）" if user.unit else user.name
+    return [(u.id, indented(u, top)) for u in units]
 
 
 def _with_current(objects: list, *current) -> list:
@@ -197,10 +191,10 @@ def _problem_choices(form: ProblemForm, actor: User, problem: Problem | None = N
     form.lead_unit.choices = blank + unit_choices
     form.cooperating_units.choices = unit_choices
     form.responsible_leader.choices = [(NONE, "—")] + [
-        (u.id, _user_label(u)) for u in _with_current(leaders, p and p.responsible_leader)
+        (u.id, person_label(u)) for u in _with_current(leaders, p and p.responsible_leader)
     ]
     form.responsible_person.choices = [(NONE, "—")] + [
-        (u.id, _user_label(u)) for u in _with_current(people, p and p.responsible_person)
+        (u.id, person_label(u)) for u in _with_current(people, p and p.responsible_person)
     ]
 
 
@@ -220,7 +214,7 @@ def _measure_choices(actor: User) -> tuple[list, list]:
     blank = [(NONE, _("— choose —"))]
     owners = scoped_users(actor, (Role.MANAGER, Role.STAFF))
     units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    return blank + [(u.id, _user_label(u)) for u in owners], blank + _unit_choices(units)
+    return blank + [(u.id, person_label(u)) for u in owners], blank + _unit_choices(units)
 
 
 def _problem_data(form: ProblemForm) -> dict:

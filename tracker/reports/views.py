@@ -12,7 +12,7 @@ from tracker import i18n
 from tracker.clock import request_clock
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
-from tracker.org.models import Unit
+from tracker.org.models import Unit, indented
 from tracker.org.queries import scoped_units
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx
@@ -32,7 +32,7 @@ def _form() -> ReportForm:
     default_unit = current_user.unit_id or (units[0].id if units else None)
     form = ReportForm(formdata=request.args or None, unit=default_unit, date_from=date(today.year, 1, 1),
                       date_to=today, lang=i18n.select_locale())
-    form.unit.choices = [(u.id, "\u3000" * u.depth + u.name) for u in units]
+    form.unit.choices = [(u.id, indented(u)) for u in units]
     return form
 
 

@@ -23,7 +23,6 @@ from tracker.tasks import rules
 from tracker.tasks.models import Evidence, Extension, Progress, Task, TaskRules
 
 OPEN = "open"  # the pseudo-state "assigned, in progress or submitted"
-MAX_Q = 200
 TRUE_WORDS = {"1", "true", "yes", "on", "y"}
 
 SORT_KEYS = ("deadline", "state", "owner", "unit", "number", "created")
@@ -87,8 +86,6 @@ class TaskFilters:
         state = str(args.get("state") or "").strip()
         if state != OPEN:
             state = getattr(_enum(TaskState, state), "value", None)
-        # NUL cannot travel to PostgreSQL in a text parameter.
-        q = " ".join(str(args.get("q") or "").replace("\x00", "").split())[:MAX_Q] or None
         return cls(
             state=state,
             unit_id=_int(get("unit")),
@@ -99,7 +96,7 @@ class TaskFilters:
             light=_enum(Light, args.get("light") or ""),
             due_after=_date(args.get("due_after")),
             due_before=_date(args.get("due_before")),
-            q=q,
+            q=textsearch.query_text(args.get("q")),
             problem_id=_int(get("problem")),
             type=_enum(TaskType, args.get("type") or ""),
             awaiting_ack=str(args.get("awaiting_ack") or "").strip().lower() in TRUE_WORDS,
@@ -442,21 +439,6 @@ def timeline(task: Task) -> list[TimelineEntry]:
             entry.extension = extensions.get(ev.object_id)
         entries.append(entry)
     return entries
-
-
-
-def names_in_timeline(entries) -> tuple[dict[int, User], dict[int, Unit]]:
-    """People and units named in the before/after values of a timeline, in two queries at most."""
-    user_ids, unit_ids = set(), set()
-    for entry in entries:
-        for values in (entry.event.before or {}, entry.event.after or {}):
-            if isinstance(values.get("owner_id"), int):
-                user_ids.add(values["owner_id"])
-            if isinstance(values.get("unit_id"), int):
-                unit_ids.add(values["unit_id"])
-    users = db.session.scalars(sa.select(User).where(User.id.in_(user_ids))) if user_ids else []
-    units = db.session.scalars(sa.select(Unit).where(Unit.id.in_(unit_ids))) if unit_ids else []
-    return {u.id: u for u in users}, {u.id: u for u in units}
 
 
 def task_evidence(task: Task) -> list[Evidence]:

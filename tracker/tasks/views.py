@@ -20,13 +20,14 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from tracker import refdata, scope
+from tracker.audit.queries import names_in
 from tracker.clock import request_clock
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import Unit, User
+from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
 from tracker.tasks import evidence, export, queries, rules, services
@@ -213,9 +214,9 @@ def _fill_reassign(form: ReassignForm) -> None:
     units = scoped_units(current_user)  # loaded first, so each person's unit comes from the identity map
     people = scoped_users(current_user, roles=(Role.MANAGER, Role.STAFF))
     form.owner.choices = [("", "—")] + [
-        (p.id, f"{p.name}（{p.unit.name}）" if p.unit else p.name) for p in people]
+        (p.id, person_label(p)) for p in people]
     form.unit.choices = [("", _("Keep the current unit"))] + [
-        (u.id, "\u3000" * max(u.depth, 0) + u.name) for u in units]
+        (u.id, indented(u)) for u in units]
 
 
 def _render_task(task: Task, active: str | None = None, form=None, status: int = 200):
@@ -225,14 +226,14 @@ def _render_task(task: Task, active: str | None = None, form=None, status: int =
     if active in forms:  # still possible (a stale edit may find the measure moved on)
         forms[active] = form
     entries = queries.timeline(task)
-    users, units = queries.names_in_timeline(entries)
+    names = names_in(e.event for e in entries)
     pending = next((e.extension for e in entries if e.extension is not None
                     and e.extension.state == ExtensionState.PENDING), None)
     if pending is None:
         forms.pop("decide_extension", None)  # nothing to decide: no empty form on the page
     html = render_template(
         "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
-        entries=entries, users=users, units=units, pending=pending,
+        entries=entries, names=names, pending=pending,
         evidence_files=queries.task_evidence(task),
     )
     return html, status
