@@ -7,6 +7,14 @@ from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.refdata import ReferenceStamp
 from tracker.reminders.models import Notification, SchedulerLease
+from tracker.supervision.models import (
+    Notice,
+    NoticeCounter,
+    NoticeFile,
+    NoticeRecipient,
+    NoticeReply,
+    NoticeTask,
+)
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 
 __all__ = [
@@ -16,6 +24,12 @@ __all__ = [
     "Evidence",
     "Extension",
     "LoginSession",
+    "Notice",
+    "NoticeCounter",
+    "NoticeFile",
+    "NoticeRecipient",
+    "NoticeReply",
+    "NoticeTask",
     "Notification",
     "Problem",
     "Progress",
