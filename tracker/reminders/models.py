@@ -94,7 +94,8 @@ class Notification(db.Model):
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
     # A notice's message (提醒函 / 督办单) names its notice instead of a measure.
-    notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notices.id", ondelete="SET NULL"), index=True)
+    notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notices.id", ondelete="SET NULL"),
+                                                  index=True)
     deadline: Mapped[date | None] = mapped_column(sa.Date)
     owner_id: Mapped[int | None] = mapped_column()
     subject: Mapped[str] = mapped_column(sa.String(255))

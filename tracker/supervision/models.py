@@ -23,7 +23,8 @@ class NoticeKind(LabelledEnum):
 
     @classmethod
     def _labels(cls):
-        return {cls.REMINDER: _l("Reminder letter (提醒函)"), cls.SUPERVISION: _l("Supervision order (督办单)")}
+        return {cls.REMINDER: _l("Reminder letter (提醒函)"),
+                cls.SUPERVISION: _l("Supervision order (督办单)")}
 
     @property
     def title(self) -> str:
