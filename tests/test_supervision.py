@@ -226,7 +226,7 @@ def test_the_default_body_comes_from_an_overridable_template(app, org, measures,
     assert body == "请第一党支部于2026年6月20日前反馈。"
 
 
-# --- 签收, reply, decision, state table ------------------------------------------------------------------------
+# --- 签收, reply, decision, state table ---------------------------------------------------------------
 
 
 def test_recipients_sign_reply_and_the_issuer_accepts(app, org, measures, clock):
