@@ -92,10 +92,11 @@ def init_app(app: Flask) -> None:
     from tracker.reminders import scheduler
     from tracker.reminders.views import bp as reminders_bp
     from tracker.reports.views import bp as reports_bp
+    from tracker.supervision.views import bp as notices_bp
     from tracker.tasks.views import bp as tasks_bp
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
-                      dashboard_bp, ops_bp):
+                      dashboard_bp, ops_bp, notices_bp):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)
