@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import TODAY
 from docx import Document
-from test_supervision import early, issue, measures  # noqa: F401  (fixtures and helper)
+from notice_support import issue
 
 from tracker.extensions import db
 from tracker.supervision.models import Notice, NoticeKind, NoticeRecipient, NoticeState
@@ -99,7 +99,8 @@ def test_the_notice_page_actions_and_scope(org, measures, clock, login_as):
     page(login_as(org.staff_b), f"/notice-files/{file_id}", 404)
     issuer = login_as(org.mgr_a)
     assert 'id="form-decide"' in page(issuer, url)
-    assert issuer.post(url + "/decide", data={"decide-send_back": "1", "decide-reason": ""}).status_code == 422
+    refused = issuer.post(url + "/decide", data={"decide-send_back": "1", "decide-reason": ""})
+    assert refused.status_code == 422
     assert issuer.post(url + "/decide", data={"decide-accept": "1"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Notice, notice.id).state == NoticeState.CLOSED
