@@ -15,7 +15,7 @@ TEXT = 5000
 
 
 class IssueForm(FlaskForm):
-    kind = SelectField(_l("Kind"), choices=NoticeKind.choices, validators=[InputRequired()])
+    kind = SelectField(_l("Notice kind"), choices=NoticeKind.choices, validators=[InputRequired()])
     reply_due_on = DateField(_l("Reply by"), validators=[InputRequired(_l("Choose the reply deadline."))])
     body = TextAreaField(_l("Body"), validators=[DataRequired(_l("Write the body of the notice.")),
                                                  Length(max=TEXT)])
