@@ -38,7 +38,8 @@ def test_every_recipient_gets_the_notice_once_by_smtp(app, org, measures, clock,
     by_address = {to[0]: msg for to, msg in about}
     english = by_address[org.staff_a.email]
     chinese = by_address[org.mgr_a_2.email]
-    assert english["Subject"] == "[Rectification Tracker] 督办单 〔2026〕第1期 from 第一党支部: reply by 2026-06-20"
+    assert english["Subject"] == ("[Rectification Tracker] 督办单 〔2026〕第1期 from 第一党支部: "
+                                  "reply by 2026-06-20")
     assert "请于2026-06-20前反馈" in chinese["Subject"]
     text = english.get_body(("plain",)).get_content()
     assert f"/notices/{notice.id}.docx" in text and f"/notices/{notice.id}\n" in text
