@@ -81,6 +81,7 @@ def upgrade():
         sa.UniqueConstraint('issuing_unit_id', 'year', 'kind', 'number', name='uq_notices_number'),
     )
     op.create_index('ix_notices_issued_at', 'notices', ['issued_at'])
+    op.create_index('ix_notices_issued_on', 'notices', ['issued_on'])
     op.create_index('ix_notices_state_reply_due_on', 'notices', ['state', 'reply_due_on'])
     op.create_index('ix_notices_kind_colour', 'notices', ['kind', 'colour'])
     op.create_index('ix_notices_addressee_unit_id', 'notices', ['addressee_unit_id', 'issued_at'])

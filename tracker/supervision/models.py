@@ -125,6 +125,7 @@ class Notice(db.Model):
         sa.CheckConstraint("number > 0", name="number_positive"),
         # The list's filters and sorts.
         sa.Index("ix_notices_issued_at", "issued_at"),
+        sa.Index("ix_notices_issued_on", "issued_on"),  # the period filter
         sa.Index("ix_notices_state_reply_due_on", "state", "reply_due_on"),
         sa.Index("ix_notices_kind_colour", "kind", "colour"),
         sa.Index("ix_notices_addressee_unit_id", "addressee_unit_id", "issued_at"),
