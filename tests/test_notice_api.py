@@ -80,3 +80,20 @@ def test_the_list_filters(org, measures, clock, api):  # noqa: F811
     assert root.get("/notices", mine="true").get_json()["total"] == 2  # the leader is in copy of both
     assert api(org.mgr_b).get("/notices", mine="true").get_json()["total"] == 0
     assert root.get("/notices", state="bogus").status_code == 422
+
+
+def test_the_api_list_costs_the_same_queries_for_2_or_6_notices(org, measures, clock, api, queries):  # noqa: F811
+    client = api(org.mgr_root)
+    client.get("/notices")
+
+    def add(n):
+        for _ in range(n):
+            issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue)
+
+    add(2)
+    with queries() as few:
+        assert client.get("/notices").get_json()["total"] == 2
+    add(4)
+    with queries() as many:
+        assert client.get("/notices").get_json()["total"] == 6
+    assert len(many) == len(few)

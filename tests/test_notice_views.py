@@ -183,3 +183,20 @@ def test_recipients_rows_are_in_scope_of_date(org, measures, clock):
     notice = issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue, due=date(2026, 6, 30))
     assert db.session.scalar(sa.select(sa.func.count(NoticeRecipient.id)).where(
         NoticeRecipient.notice_id == notice.id)) == 3
+
+
+def test_the_list_costs_the_same_queries_for_2_or_6_notices(org, measures, clock, login_as, queries):
+    client = login_as(org.mgr_root)
+    client.get("/notices")
+
+    def add(n):
+        for _ in range(n):
+            issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue)
+
+    add(2)
+    with queries() as few:
+        assert client.get("/notices").status_code == 200
+    add(4)
+    with queries() as many:
+        assert client.get("/notices").status_code == 200
+    assert len(many) == len(few)
