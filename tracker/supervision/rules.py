@@ -102,13 +102,12 @@ def require(notice: Notice, user: User, action: str) -> Rule:
 
 
 def can_read(user: User, notice: Notice) -> bool:
-    """Its recipients, its issuer, and whoever covers its issuing unit or manages its addressee unit;
-    anybody else gets the answer of a notice that does not exist."""
+    """Its recipients, its issuer, and the managers and leaders (viewers) whose subtree holds its issuing
+    or its addressed unit; anybody else gets the answer of a notice that does not exist."""
     if user.role == Role.ADMIN or is_issuer(notice, user) or recipient(notice, user) is not None:
         return True
-    if scope.covers(user, notice.issuing_unit):
-        return user.role in (Role.MANAGER, Role.VIEWER)
-    return scope.manages(user, notice.addressee_unit)
+    return user.role in (Role.MANAGER, Role.VIEWER) and (
+        scope.covers(user, notice.issuing_unit) or scope.covers(user, notice.addressee_unit))
 
 
 def clause(user: User):
@@ -117,10 +116,11 @@ def clause(user: User):
         return sa.true()
     mine = sa.exists().where(NoticeRecipient.notice_id == Notice.id, NoticeRecipient.user_id == user.id)
     parts = [mine, Notice.issued_by_id == user.id]
+    if user.role == Role.MANAGER:
+        parts.append(Notice.issuing_unit_id == user.unit_id)
     if user.unit is not None and user.role in (Role.MANAGER, Role.VIEWER):
-        parts.append(Notice.issuing_unit_id.in_(scope.subtree_ids(user.unit)))
-    if user.unit is not None and user.role == Role.MANAGER:
-        parts.append(Notice.addressee_unit_id.in_(scope.subtree_ids(user.unit)))
+        units = scope.subtree_ids(user.unit)
+        parts += [Notice.issuing_unit_id.in_(units), Notice.addressee_unit_id.in_(units)]
     return sa.or_(*parts)
 
 
