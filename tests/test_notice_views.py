@@ -200,3 +200,9 @@ def test_the_list_costs_the_same_queries_for_2_or_6_notices(org, measures, clock
     with queries() as many:
         assert client.get("/notices").status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_in_app_notifications_link_the_notice(org, measures, clock, login_as):
+    notice = issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue)
+    html = page(login_as(org.staff_a), "/notifications")
+    assert f'data-notice-link="{notice.id}"' in html and "督办单" in html
