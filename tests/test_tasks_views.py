@@ -121,6 +121,7 @@ def test_whole_loop_progress_submit_reject_resubmit_verify(app, client, org, tas
     actions = re.findall(r'data-action="([a-z.]+)"', page)
     assert actions == [
         "task.create",
+        "task.acknowledge",  # the owner's first progress signs for it (签收)
         "progress.create",
         "task.start",
         "task.submit",

@@ -18,6 +18,7 @@ class Row(TaskRules):
                  type=TaskType.DEADLINE):
         self.state, self.deadline, self.original_deadline = state, deadline, original_deadline
         self.closed_on, self.type = closed_on, type
+        self.ack_required, self.acknowledged_at = False, None  # not asked for 签收 (as imported ledgers)
 
 
 def render(app, source: str, row: Row, locale: str = "zh_CN") -> str:
