@@ -248,3 +248,14 @@ def test_cli_demo_if_empty_leaves_other_data_alone(app, runner, make):
     assert result.exit_code == 0, result.output
     assert "not loaded" in result.output and "zhangjianguo" not in result.output
     assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+def test_notices_in_every_state(app):
+    from tracker.supervision.models import Notice, NoticeKind, NoticeState
+
+    clock = load()
+    notices = db.session.scalars(sa.select(Notice).order_by(Notice.id)).all()
+    assert {n.state for n in notices} == set(NoticeState)
+    assert {n.kind for n in notices} == set(NoticeKind)
+    assert any(n.reply_overdue(clock.today()) for n in notices), "a reply is overdue"
+    assert all(n.issued_on < clock.today() for n in notices)

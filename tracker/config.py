@@ -19,8 +19,10 @@ ENV_SETTINGS: dict[str, type] = {
     "DUE_SOON_DAYS": int,
     "ESCALATE_AFTER_DAYS": int,
     "ACK_WITHIN_DAYS": int,
-    "STALL_DAYS": int,
     "ACK_ESCALATE_AFTER_DAYS": int,
+    "STALL_DAYS": int,
+    "NOTICE_REPLY_DAYS": int,
+    "NOTICE_ESCALATE_AFTER_DAYS": int,
     "WEEKLY_DIGEST_CRON": str,
     "SCHEDULER_ENABLED": bool,
     "UPLOAD_MAX_MB": int,
@@ -74,8 +76,13 @@ DEFAULTS = {
     # ACK_ESCALATE_AFTER_DAYS.
     "ACK_WITHIN_DAYS": 2,
     "ACK_ESCALATE_AFTER_DAYS": 4,
-    # A measure being worked on with no progress note for this many days is stalled.
+    # A measure being worked on with no progress note for STALL_DAYS is stalled (the leader's desk, a
+    # 提醒函's proposal and its yellow colour). A notice's reply is due NOTICE_REPLY_DAYS after issue by
+    # default; a reply still missing NOTICE_ESCALATE_AFTER_DAYS after its deadline is escalated to the
+    # issuing unit's managers.
     "STALL_DAYS": 14,
+    "NOTICE_REPLY_DAYS": 5,
+    "NOTICE_ESCALATE_AFTER_DAYS": 3,
     "WEEKLY_DIGEST_CRON": "0 9 * * mon",
     "SCHEDULER_ENABLED": False,
     "UPLOAD_MAX_MB": 20,

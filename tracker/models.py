@@ -5,6 +5,14 @@ from tracker.auth.models import ApiToken, LoginSession
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.reminders.models import Notification, SchedulerLease
+from tracker.supervision.models import (
+    Notice,
+    NoticeCounter,
+    NoticeFile,
+    NoticeRecipient,
+    NoticeReply,
+    NoticeTask,
+)
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 
 __all__ = [
@@ -14,6 +22,12 @@ __all__ = [
     "Evidence",
     "Extension",
     "LoginSession",
+    "Notice",
+    "NoticeCounter",
+    "NoticeFile",
+    "NoticeRecipient",
+    "NoticeReply",
+    "NoticeTask",
     "Notification",
     "Problem",
     "Progress",

@@ -97,6 +97,24 @@ OPERATIONS = [
        "Measures", body="Decision", response="Extension", errors=(*WRITE_ERRORS, "404", "409"),
        description="Managers of the measure's unit; approving moves the deadline, rejecting needs "
                    "a comment."),
+    Op("get", "/notices", "listNotices", "List notices (提醒函 / 督办单)", "Notices",
+       {**s.NOTICE_FILTERS, **s.PAGING}, response="NoticePage",
+       description="Notices you may read: sent to you, issued by you, or of your subtree (viewers and "
+                   "managers); newest first."),
+    Op("post", "/notices", "issueNotice", "Issue a notice", "Notices", body="NoticeCreate", response="Notice",
+       status="201", errors=WRITE_ERRORS,
+       description="Managers, for measures of their subtree (others answer like a missing measure). "
+                   "Numbered per issuing unit, year and kind; sent to every recipient through the outbox."),
+    Op("get", "/notices/{notice_id}", "getNotice", "Get a notice", "Notices", dict(s.NOTICE_GET),
+       response="Notice", errors=("401", "404", "422", "429"),
+       description="`format=docx` downloads the document (official-document layout)."),
+    Op("post", "/notices/{notice_id}/acknowledge", "acknowledgeNotice", "Sign for a notice (签收)", "Notices",
+       body="NoticeAcknowledge", response="Notice", errors=(*WRITE_ERRORS, "404", "409"),
+       description="A recipient who has not signed for it yet; send `{}`."),
+    Op("post", "/notices/{notice_id}/replies", "replyToNotice", "Reply to a notice", "Notices",
+       body="NoticeReplyCreate", response="NoticeReply", status="201", errors=(*WRITE_ERRORS, "404", "409"),
+       description="The responsible persons and the managers of the addressed unit; files are added on the "
+                   "notice's web page."),
     Op("get", "/reports/rectification", "rectificationReport", "Rectification section of a report",
        "Reports", dict(s.REPORT_PARAMS), response="RectificationReport",
        errors=("401", "404", "422", "429"),
@@ -126,6 +144,10 @@ def field_schema(f: s.F) -> dict:
         out = {"type": "string", "format": "date-time"}
     elif f.type == "enum":
         out = {"type": "string", "enum": list(f.values)}
+    elif f.type == "objects":  # an array of a component schema, named in `values`
+        out = {"type": "array", "items": {"$ref": f"#/components/schemas/{f.values[0]}"}}
+    elif f.type == "strings":
+        out = {"type": "array", "items": {"type": "string"}}
     else:  # ids
         out = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": s.MAX_ID},
                "maxItems": 200}
@@ -217,14 +239,19 @@ RESOURCES = {
     "Problem": (s.PROBLEM, "问题 with its responsibility fields (责任清单)"),
     "Task": (s.TASK, "整改措施: one rectification measure"), "Progress": (s.PROGRESS, "整改进展"),
     "Extension": (s.EXTENSION, "延期申请"),
+    "Notice": (s.NOTICE, "提醒函 / 督办单: a numbered supervision document about listed measures"),
+    "NoticeRecipient": (s.NOTICE_RECIPIENT, "A recipient of a notice and their 签收"),
+    "NoticeReply": (s.NOTICE_REPLY, "A reply (反馈) to a notice and the issuer's decision"),
 }
 REQUESTS = {
     "UnitCreate": s.UNIT_CREATE, "UserCreate": s.USER_CREATE, "SourceCreate": s.SOURCE_CREATE,
     "ProblemCreate": s.PROBLEM_CREATE, "ProblemUpdate": s.PROBLEM_UPDATE, "TaskCreate": s.TASK_CREATE,
     "TaskUpdate": s.TASK_UPDATE, "Transition": s.TRANSITION, "Acknowledge": s.ACKNOWLEDGE,
     "ProgressCreate": s.PROGRESS_CREATE, "ExtensionCreate": s.EXTENSION_CREATE, "Decision": s.DECISION,
+    "NoticeCreate": s.NOTICE_CREATE, "NoticeAcknowledge": s.NOTICE_ACKNOWLEDGE,
+    "NoticeReplyCreate": s.NOTICE_REPLY_CREATE,
 }
-PAGES = ("Unit", "User", "Source", "Problem", "Task")
+PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice")
 
 
 def components() -> dict:
@@ -272,6 +299,7 @@ def _success(op: Op) -> dict:
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.response}"}}}
     if op.operation_id == "rectificationReport":
         content["text/markdown"] = {"schema": {"type": "string"}}
+    if op.operation_id in ("rectificationReport", "getNotice"):
         content["application/vnd.openxmlformats-officedocument.wordprocessingml.document"] = {
             "schema": {"type": "string", "format": "binary"}}
     return {"description": "Created." if op.status == "201" else "OK.", "content": content}

@@ -96,6 +96,34 @@ EXTENSION = {
     "created_at": F("datetime"),
 }
 
+NOTICE_KINDS = ("reminder", "supervision")
+NOTICE_COLOURS = ("blue", "yellow", "red")
+NOTICE_STATES = ("issued", "acknowledged", "replied", "returned", "closed")
+NOTICE_RECIPIENT = {
+    "user_id": ID(), "role": F("enum", values=("owner", "manager", "copy"),
+                               description="owner and manager are addressees (they reply); copy: 抄送"),
+    "acknowledged_at": F("datetime", nullable=True, description="签收"),
+}
+NOTICE_REPLY = {
+    "id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
+    "files": F("strings", description="Names of the reply's files (uploaded on the web page)."),
+    "accepted": F("boolean", nullable=True, description="The issuer's decision; null until decided."),
+    "decided_by_id": ID(nullable=True), "decided_at": F("datetime", nullable=True),
+    "decision_reason": TEXT(nullable=True),
+}
+NOTICE = {
+    "id": ID(), "kind": F("enum", values=NOTICE_KINDS, description="reminder: 提醒函; supervision: 督办单"),
+    "colour": F("enum", values=NOTICE_COLOURS, description="red: a measure overdue; yellow: stalled or "
+                "rejected more than once; blue: otherwise (when issued)."),
+    "year": F("integer"), "number": F("integer", description="Per issuing unit, year and kind."),
+    "number_text": TEXT(40, description="〔2026〕第3期"), "issuing_unit_id": ID(), "addressee_unit_id": ID(),
+    "issued_by_id": ID(), "issued_at": F("datetime"), "issued_on": F("date"), "reply_due_on": F("date"),
+    "body": TEXT(), "state": F("enum", values=NOTICE_STATES), "reply_overdue": F("boolean"),
+    "task_ids": F("ids", description="The listed measures, in order."),
+    "recipients": F("objects", values=("NoticeRecipient",)),
+    "replies": F("objects", values=("NoticeReply",)),
+}
+
 # --- request bodies ----------------------------------------------------------------------------
 
 UNIT_CREATE = {
@@ -151,6 +179,14 @@ TRANSITION = {
 ACKNOWLEDGE = {"version": F("integer", nullable=True, description="When given, a stale version answers 409.")}
 PROGRESS_CREATE = {"body": TEXT(required=True)}
 EXTENSION_CREATE = {"new_deadline": F("date", required=True), "reason": TEXT(required=True)}
+NOTICE_CREATE = {
+    "kind": F("enum", values=NOTICE_KINDS, required=True),
+    "task_ids": F("ids", required=True, description="Measures of your subtree; a 督办单 lists overdue ones."),
+    "reply_due_on": F("date", nullable=True, description="Defaults to NOTICE_REPLY_DAYS after today."),
+    "body": TEXT(nullable=True, description="Defaults to the body template of the kind."),
+}
+NOTICE_REPLY_CREATE = {"body": TEXT(required=True)}
+NOTICE_ACKNOWLEDGE: dict = {}
 DECISION = {
     "approve": F("boolean", required=True),
     "comment": TEXT(nullable=True, description="Required to reject."),
@@ -320,6 +356,18 @@ PROBLEM_FILTERS = {
     "sort": Q("enum", "Sort key; a leading `-` reverses it (default `-number`).",
               values=tuple(f"{sign}{key}" for key in problem_queries.SORT_KEYS for sign in ("", "-"))),
 }
+NOTICE_FILTERS = {
+    "kind": Q("enum", "reminder (提醒函) or supervision (督办单).", values=NOTICE_KINDS),
+    "colour": Q("enum", "Colour when issued.", values=NOTICE_COLOURS),
+    "state": Q("enum", "Notice state.", values=NOTICE_STATES),
+    "unit": Q("id", "Addressed unit; its sub-units are included."),
+    "issued_from": Q("date", "Issued on or after this date."),
+    "issued_to": Q("date", "Issued on or before this date."),
+    "overdue": Q("boolean", "`true`: only notices whose reply is overdue."),
+    "mine": Q("boolean", "`true`: only notices sent to you."),
+}
+NOTICE_GET = {"format": Q("enum", "`json` (default) or `docx` (the document as an attachment).",
+                          values=("json", "docx"))}
 REPORT_PARAMS = {
     "unit": Q("id", "The unit whose subtree is reported; defaults to your own unit."),
     "from": Q("date", "First day of the period; defaults to 1 January of this year."),
@@ -452,3 +500,25 @@ def extension_json(ext) -> dict:
 
 def page_json(items: list, total: int, page: int, per_page: int) -> dict:
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def notice_json(notice, today: date) -> dict:
+    """Needs the notice's items, recipients and replies with their files loaded."""
+    return {
+        "id": notice.id, "kind": notice.kind.value, "colour": notice.colour.value, "year": notice.year,
+        "number": notice.number, "number_text": notice.number_text, "issuing_unit_id": notice.issuing_unit_id,
+        "addressee_unit_id": notice.addressee_unit_id, "issued_by_id": notice.issued_by_id,
+        "issued_at": _datetime(notice.issued_at), "issued_on": _date(notice.issued_on),
+        "reply_due_on": _date(notice.reply_due_on), "body": notice.body, "state": notice.state.value,
+        "reply_overdue": notice.reply_overdue(today), "task_ids": [i.task_id for i in notice.items],
+        "recipients": [{"user_id": r.user_id, "role": r.role.value,
+                        "acknowledged_at": _datetime(r.acknowledged_at)} for r in notice.recipients],
+        "replies": [notice_reply_json(r) for r in notice.replies],
+    }
+
+
+def notice_reply_json(reply) -> dict:
+    return {"id": reply.id, "author_id": reply.author_id, "body": reply.body,
+            "created_at": _datetime(reply.created_at), "files": [f.filename for f in reply.files],
+            "accepted": reply.accepted, "decided_by_id": reply.decided_by_id,
+            "decided_at": _datetime(reply.decided_at), "decision_reason": reply.decision_reason}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from flask import jsonify, render_template
 
+from tracker.api import notices as _notices  # noqa: F401  (registers routes)
 from tracker.api import openapi
-from tracker.api import problems as _problems  # noqa: F401  (registers routes)
+from tracker.api import problems as _problems  # noqa: F401
 from tracker.api import reports as _reports  # noqa: F401
 from tracker.api import tasks as _tasks  # noqa: F401
 from tracker.api import units as _units  # noqa: F401

@@ -37,6 +37,7 @@ from tracker.org import services as org
 from tracker.org.models import Unit, User
 from tracker.problems import services as problems
 from tracker.problems.models import Category, Source
+from tracker.supervision import services as notices
 from tracker.tasks import services as tasks
 from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Extension, Task
@@ -192,6 +193,34 @@ class _Story:
         else:
             raise ValueError(f"unknown demo step {step.kind!r}")
 
+    def supervise(self) -> None:
+        """Notices (提醒函 / 督办单) on the system's proposals, two days ago, left in every state: closed,
+        reply sent back, replied, signed for with the reply overdue, just issued."""
+        leader = self.users["zhangjianguo"]
+        issued_on = self.clock_on(-2)
+        scenarios = ("closed", "returned", "overdue", "replied", "issued")
+        for n, proposal in enumerate(notices.propose(leader, issued_on)[:len(scenarios)]):
+            scenario = scenarios[n]
+            due = self.day(-1) if scenario == "overdue" else self.day(5)
+            listed = proposal.tasks[:4]
+            body = notices.default_body(proposal.kind, listed, leader.unit, due, issued_on)
+            notice = notices.issue(leader, self.clock_on(-2, n), kind=proposal.kind,
+                                   task_ids=[t.id for t in listed], reply_due_on=due, body=body)
+            if scenario == "issued":
+                continue
+            owner = listed[0].owner
+            notices.acknowledge(notice, owner, self.clock_on(-2, 30 + n))
+            if scenario == "overdue":
+                continue
+            notices.reply(notice, owner, self.clock_on(-1, n),
+                          body="已逐项对照整改，相关措施已落实，整改情况报告及佐证材料随后报送。",
+                          uploads=[_upload("整改情况报告.pdf", "整改情况报告")])
+            if scenario == "returned":
+                notices.decide(notice, leader, self.clock_on(-1, 30 + n), accept=False,
+                               reason="反馈过于笼统，请逐项说明整改措施落实情况并补充佐证材料。")
+            elif scenario == "closed":
+                notices.decide(notice, leader, self.clock_on(-1, 30 + n), accept=True)
+
     def plan(self) -> None:
         by_key = {s.key: s for s in SOURCES}
         for spec in SOURCES:
@@ -216,5 +245,6 @@ def load_demo(clock: Clock) -> list[tuple[str, str, str, str]]:
     story.build_organisation()
     story.plan()
     story.run()
+    story.supervise()
     db.session.flush()
     return list(DEMO_LOGINS)

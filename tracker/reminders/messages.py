@@ -37,6 +37,28 @@ class Item:
         return shorten(self.measure)
 
 
+@dataclass
+class NoticeMail:
+    """A notice (提醒函 / 督办单) as its messages show it: plain values, no ORM object."""
+
+    id: int
+    title: str  # 提醒函 / 督办单 (the document's own title)
+    number_text: str  # 〔2026〕第3期
+    issuing_unit: str
+    addressee_unit: str
+    reply_due_on: date
+    link: str
+    docx_link: str
+    measures: list[str]
+    days_late: int = 0
+
+
+def notice_links(notice_id: int) -> tuple[str, str]:
+    """The notice page and its DOCX download, as absolute links for an email."""
+    base = current_app.config["BASE_URL"].rstrip("/") + f"/notices/{notice_id}"
+    return base, base + ".docx"
+
+
 def shorten(text: str, limit: int = SHORT) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -77,6 +99,18 @@ def _subject(kind: NotificationKind, ctx: dict) -> str:
         text = gettext("Please sign for your measure: %(measure)s", measure=item.short)
     elif kind == NotificationKind.ACK_ESCALATION:
         text = gettext("Not signed for by %(owner)s: %(measure)s", owner=item.owner, measure=item.short)
+    elif kind == NotificationKind.NOTICE_ISSUED:
+        n = ctx["notice"]
+        text = gettext("%(title)s %(number)s from %(unit)s: reply by %(date)s", title=n.title,
+                       number=n.number_text, unit=n.issuing_unit, date=n.reply_due_on.isoformat())
+    elif kind == NotificationKind.NOTICE_REPLY_DUE:
+        n = ctx["notice"]
+        text = gettext("Reply overdue: %(title)s %(number)s was due on %(date)s", title=n.title,
+                       number=n.number_text, date=n.reply_due_on.isoformat())
+    elif kind == NotificationKind.NOTICE_REPLY_ESCALATION:
+        n = ctx["notice"]
+        text = gettext("Escalation: %(unit)s has not replied to %(title)s %(number)s (%(days)s days late)",
+                       unit=n.addressee_unit, title=n.title, number=n.number_text, days=n.days_late)
     elif kind == NotificationKind.VERIFIED:
         text = gettext("Closed out: %(measure)s", measure=item.short)
     else:

@@ -27,6 +27,9 @@ class NotificationKind(LabelledEnum):
     VERIFIED = "verified"
     ACK_DUE = "ack_due"
     ACK_ESCALATION = "ack_escalation"
+    NOTICE_ISSUED = "notice_issued"
+    NOTICE_REPLY_DUE = "notice_reply_due"
+    NOTICE_REPLY_ESCALATION = "notice_reply_escalation"
 
     @classmethod
     def _labels(cls):
@@ -42,6 +45,9 @@ class NotificationKind(LabelledEnum):
             cls.VERIFIED: _l("Closed out"),
             cls.ACK_DUE: _l("Not signed for"),
             cls.ACK_ESCALATION: _l("Not signed for: escalation"),
+            cls.NOTICE_ISSUED: _l("Notice received"),
+            cls.NOTICE_REPLY_DUE: _l("Notice reply overdue"),
+            cls.NOTICE_REPLY_ESCALATION: _l("Notice reply overdue: escalation"),
         }
 
 
@@ -87,6 +93,9 @@ class Notification(db.Model):
     channel: Mapped[Channel] = mapped_column(enum_column(Channel), default=Channel.EMAIL)
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
     task_id: Mapped[int | None] = mapped_column(sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True)
+    # A notice's message (提醒函 / 督办单) names its notice instead of a measure.
+    notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("notices.id", ondelete="SET NULL"),
+                                                  index=True)
     deadline: Mapped[date | None] = mapped_column(sa.Date)
     owner_id: Mapped[int | None] = mapped_column()
     subject: Mapped[str] = mapped_column(sa.String(255))

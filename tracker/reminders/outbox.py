@@ -40,6 +40,7 @@ from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
 from tracker.extensions import db
 from tracker.reminders.delivery import PermanentFailure, TemporaryFailure, backend_for_app
 from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
+from tracker.supervision.models import AWAITING_REPLY, Notice
 from tracker.tasks.models import Task
 
 # Kinds addressed to the owner: a reassignment makes them stale. Escalations are about the task.
@@ -65,6 +66,11 @@ TRANSITION_KINDS = {NotificationKind.SUBMITTED, NotificationKind.REJECTED, Notif
 # Kinds about a deadline: a moved deadline makes them stale.
 DEADLINE_KINDS = {NotificationKind.DUE_SOON, NotificationKind.OVERDUE, NotificationKind.ESCALATION,
                   NotificationKind.ONGOING}
+# A notice's messages (提醒函 / 督办单) are about the notice, not one measure.
+NOTICE_KINDS = {NotificationKind.NOTICE_ISSUED, NotificationKind.NOTICE_REPLY_DUE,
+                NotificationKind.NOTICE_REPLY_ESCALATION}
+# Reply reminders are moot once the reply is in (or the notice closed).
+NOTICE_REPLY_KINDS = {NotificationKind.NOTICE_REPLY_DUE, NotificationKind.NOTICE_REPLY_ESCALATION}
 BATCH = 100
 
 
@@ -103,11 +109,12 @@ def existing_keys(keys) -> set[str]:
 
 
 def row(kind: NotificationKind, user, key: str, clock: Clock, message: dict, *, task=None,
-        owner_id=None) -> dict:
+        owner_id=None, notice=None) -> dict:
     """The values of one outbox row (for `enqueue`)."""
     now = clock.now()
     return dict(
         user_id=user.id, kind=kind, dedupe_key=key, task_id=task.id if task is not None else None,
+        notice_id=notice.id if notice is not None else None,
         deadline=task.deadline if task is not None else None,
         owner_id=owner_id if owner_id is not None else (task.owner_id if task is not None else None),
         status=NotificationStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now, **message,
@@ -148,7 +155,7 @@ def recover_stuck(clock: Clock) -> int:
     return result.rowcount or 0
 
 
-def _claim(clock: Clock, token: str, batch: int) -> list[tuple[Notification, Task | None]]:
+def _claim(clock: Clock, token: str, batch: int) -> list[tuple[Notification, Task | Notice | None]]:
     """Atomically take up to `batch` due rows for this flush; return them with their tasks."""
     now = clock.now()
     due = (sa.select(Notification.id)
@@ -164,17 +171,23 @@ def _claim(clock: Clock, token: str, batch: int) -> list[tuple[Notification, Tas
     )
     db.session.commit()
     rows = db.session.execute(
-        sa.select(Notification, Task).outerjoin(Task, Task.id == Notification.task_id)
+        sa.select(Notification, Task, Notice).outerjoin(Task, Task.id == Notification.task_id)
+        .outerjoin(Notice, Notice.id == Notification.notice_id)
         .where(Notification.claimed_by == token, Notification.status == NotificationStatus.SENDING)
         .options(joinedload(Notification.user)).order_by(Notification.id)
     ).all()
-    return [(r[0], r[1]) for r in rows]
+    # What each message is about: its notice for a notice's messages, else its measure.
+    return [(r[0], r[2] if r[0].kind in NOTICE_KINDS else r[1]) for r in rows]
 
 
-def stale_reason(n: Notification, task: Task | None) -> str | None:
-    """Why a reminder no longer holds (and must not be sent), or None when it still does."""
+def stale_reason(n: Notification, task: Task | Notice | None) -> str | None:
+    """Why a reminder no longer holds (and must not be sent), or None when it still does.
+
+    `task` is what the message is about: its measure, or its notice for a notice's messages."""
     if n.kind == NotificationKind.DIGEST:
         return None
+    if n.kind in NOTICE_KINDS:
+        return _notice_stale_reason(n, task)
     if task is None:
         return "measure deleted"
     if task.state not in LIVE_STATES[n.kind]:
@@ -185,6 +198,14 @@ def stale_reason(n: Notification, task: Task | None) -> str | None:
         return "signed for"
     if n.kind in DEADLINE_KINDS and n.deadline != task.deadline:
         return "deadline changed"
+    return None
+
+
+def _notice_stale_reason(n: Notification, notice: Notice | None) -> str | None:
+    if notice is None:
+        return "notice deleted"
+    if n.kind in NOTICE_REPLY_KINDS and notice.state not in AWAITING_REPLY:
+        return f"notice is {notice.state.value}"
     return None
 
 

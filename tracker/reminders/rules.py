@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, TaskType
@@ -22,6 +22,8 @@ from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.reminders import messages, outbox
 from tracker.reminders.models import NotificationKind as Kind
+from tracker.supervision import mail as notice_mail
+from tracker.supervision.models import ADDRESSEE_ROLES, Notice, NoticeRecipient
 from tracker.tasks.models import Task
 
 Owner = aliased(User)
@@ -151,4 +153,47 @@ def ack_escalation(clock: Clock) -> list[dict]:
     return _build(candidates, clock)
 
 
-RULES = (due_soon, overdue, escalation, ongoing, ack_due, ack_escalation)
+def _late_notices(clock: Clock, days_late: int) -> list[Notice]:
+    """Notices still awaiting their reply `days_late` days or more after the reply deadline."""
+    today = clock.today()
+    return list(db.session.scalars(
+        sa.select(Notice).where(Notice.reply_overdue_clause(today),
+                                Notice.reply_due_on <= today - timedelta(days=days_late))
+        .options(joinedload(Notice.issuing_unit), joinedload(Notice.addressee_unit),
+                 selectinload(Notice.recipients).joinedload(NoticeRecipient.user),
+                 selectinload(Notice.items)).order_by(Notice.id)))
+
+
+def _notice_rows(kind: Kind, found: list[Notice], recipients_of, key_of, clock: Clock) -> list[dict]:
+    candidates = [(n, u, key_of(n, u)) for n in found for u in recipients_of(n)]
+    known = outbox.existing_keys(c[2] for c in candidates)
+    today, rows = clock.today(), []
+    for n, user, key in candidates:
+        if key in known:
+            continue
+        known.add(key)
+        mail = notice_mail.notice_mail(n, [], today)
+        rows.extend(notice_mail.rows(kind, n, [user], lambda _u, key=key: key, clock, mail))
+    return rows
+
+
+def notice_reply_due(clock: Clock) -> list[dict]:
+    """A notice's reply not in by its deadline: its addressees, once per notice and deadline."""
+    found = _late_notices(clock, 1)
+    return _notice_rows(Kind.NOTICE_REPLY_DUE, found,
+                        lambda n: [r.user for r in n.recipients if r.role in ADDRESSEE_ROLES],
+                        lambda n, u: f"notice_reply_due:{n.id}:{n.reply_due_on}:u{u.id}", clock)
+
+
+def notice_reply_escalation(clock: Clock) -> list[dict]:
+    """Still no reply NOTICE_ESCALATE_AFTER_DAYS after the deadline: the issuing unit's managers, once."""
+    found = _late_notices(clock, _cfg("NOTICE_ESCALATE_AFTER_DAYS"))
+    if not found:
+        return []
+    managers = org_queries.managers_by_unit({n.issuing_unit_id for n in found})
+    return _notice_rows(Kind.NOTICE_REPLY_ESCALATION, found, lambda n: managers.get(n.issuing_unit_id, []),
+                        lambda n, u: f"notice_reply_escalation:{n.id}:{n.reply_due_on}:u{u.id}", clock)
+
+
+RULES = (due_soon, overdue, escalation, ongoing, ack_due, ack_escalation, notice_reply_due,
+         notice_reply_escalation)
