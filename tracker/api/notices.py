@@ -8,10 +8,10 @@ from flask import request, send_file
 
 from tracker.api import schemas
 from tracker.api.base import actor, aliases, bp, created, not_found, paged
+from tracker.clock import request_clock
 from tracker.extensions import db
 from tracker.supervision import document, queries, rules, services
 from tracker.supervision.models import Notice, NoticeKind
-from tracker.viewutils import clock
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -24,7 +24,7 @@ def _notice_or_404(notice_id: int) -> Notice:
 
 
 def _body(notice: Notice) -> dict:
-    return schemas.notice_json(notice, clock().today())
+    return schemas.notice_json(notice, request_clock().today())
 
 
 @bp.get("/notices")
@@ -32,8 +32,8 @@ def list_notices():
     """Notices the caller may read (or, `mine=true`, those sent to them), filtered and paged."""
     args = schemas.query({**schemas.NOTICE_FILTERS, **schemas.PAGING})
     filters = queries.NoticeFilters.from_args(request.args)
-    stmt = queries.statement(actor(), clock(), filters, mine=bool(args["mine"]))
-    today = clock().today()
+    stmt = queries.statement(actor(), request_clock(), filters, mine=bool(args["mine"]))
+    today = request_clock().today()
     return paged(stmt, stmt, lambda n: schemas.notice_json(n, today), *services.DETAIL_OPTIONS)
 
 
@@ -41,7 +41,7 @@ def list_notices():
 def issue_notice():
     """Issue a notice about measures of the caller's subtree; the recipients are sent it."""
     data = schemas.json_body(schemas.NOTICE_CREATE)
-    now = clock()
+    now = request_clock()
     kind = NoticeKind(data["kind"])
     reply_due_on = data.get("reply_due_on") or services.default_reply_due(now)
     body = data.get("body")
@@ -72,7 +72,7 @@ def acknowledge_notice(notice_id: int):
     """签收 of a notice by a recipient."""
     notice = _notice_or_404(notice_id)
     schemas.json_body(schemas.NOTICE_ACKNOWLEDGE)
-    services.acknowledge(notice, actor(), clock())
+    services.acknowledge(notice, actor(), request_clock())
     db.session.commit()
     return _body(notice)
 
@@ -82,5 +82,5 @@ def reply_to_notice(notice_id: int):
     """An addressee's reply (text; files on the web page)."""
     notice = _notice_or_404(notice_id)
     data = schemas.json_body(schemas.NOTICE_REPLY_CREATE)
-    answer = services.reply(notice, actor(), clock(), body=data["body"])
+    answer = services.reply(notice, actor(), request_clock(), body=data["body"])
     return created(schemas.notice_reply_json(answer))

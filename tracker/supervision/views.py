@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 
 from tracker import refdata
+from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from tracker.extensions import db
@@ -15,7 +16,7 @@ from tracker.supervision import document, queries, rules, services
 from tracker.supervision.forms import AcknowledgeForm, DecideForm, IssueForm, ReplyForm, TemplateForm
 from tracker.supervision.models import NoticeColour, NoticeFile, NoticeKind, NoticeState
 from tracker.tasks import evidence
-from tracker.viewutils import clock, form_errors, page_args, roles_required
+from tracker.viewutils import form_errors, page_args, roles_required
 
 bp = Blueprint("notices", __name__)
 
@@ -30,10 +31,10 @@ def _load(notice_id: int):
 def _list(template: str, mine: bool):
     filters = queries.NoticeFilters.from_args(request.args)
     sort = queries.parse_sort(request.args.get("sort"))
-    pagination = queries.page(current_user, clock(), filters, sort, mine=mine, **page_args())
+    pagination = queries.page(current_user, request_clock(), filters, sort, mine=mine, **page_args())
     counts = queries.measure_counts([n.id for n in pagination.items])
     return render_template(template, pagination=pagination, filters=filters, sort=sort, counts=counts,
-                           mine=mine, units=refdata.units(current_user), today=clock().today(),
+                           mine=mine, units=refdata.units(current_user), today=request_clock().today(),
                            kinds=NoticeKind, colours=NoticeColour, states=NoticeState)
 
 
@@ -56,8 +57,9 @@ def my_notices():
 @roles_required(Role.ADMIN, Role.MANAGER)
 def proposals():
     """The system's proposal: overdue measures for a 督办单, due-soon and stalled ones for a 提醒函."""
-    return render_template("notices/proposals.html", proposals=services.propose(current_user, clock()),
-                           today=clock().today())
+    now = request_clock()
+    return render_template("notices/proposals.html", proposals=services.propose(current_user, now),
+                           today=now.today())
 
 
 def _task_ids() -> list[str]:
@@ -69,7 +71,7 @@ def _task_ids() -> list[str]:
 @roles_required(Role.ADMIN, Role.MANAGER)
 def issue():
     """The issue form: the chosen measures, the reply deadline and the body (prefilled), a confirmation."""
-    now = clock()
+    now = request_clock()
     kind = queries._enum(NoticeKind, request.values.get("kind")) or NoticeKind.REMINDER
     if request.method == "GET":
         form = IssueForm(formdata=None, data={"kind": kind.value,
@@ -112,7 +114,7 @@ def _render(notice, forms=None, status=200):
              "decide": DecideForm(formdata=None, prefix="decide")}
     blank.update(forms or {})
     return render_template("notices/detail.html", notice=notice, actions=actions, forms=blank,
-                           today=clock().today(), me=rules.recipient(notice, current_user)), status
+                           today=request_clock().today(), me=rules.recipient(notice, current_user)), status
 
 
 @bp.route("/notices/<int:notice_id>")
@@ -148,7 +150,7 @@ def acknowledge(notice_id: int):
     """签收 of a notice by a recipient."""
     notice = _load(notice_id)
     return _act(notice, "acknowledge", AcknowledgeForm(prefix="acknowledge"),
-                lambda f: services.acknowledge(notice, current_user, clock()),
+                lambda f: services.acknowledge(notice, current_user, request_clock()),
                 _("You signed for the notice."))
 
 
@@ -161,7 +163,7 @@ def reply(notice_id: int):
     def call(f):
         uploads = [evidence.Upload(x.filename, x.stream, x.mimetype)
                    for x in (f.files.data or []) if x and getattr(x, "filename", "")]
-        services.reply(notice, current_user, clock(), body=f.body.data, uploads=uploads)
+        services.reply(notice, current_user, request_clock(), body=f.body.data, uploads=uploads)
 
     return _act(notice, "reply", ReplyForm(prefix="reply"), call, _("Your reply is sent."))
 
@@ -175,7 +177,7 @@ def decide(notice_id: int):
     accept = bool(form.accept.data)
     done = _("The reply is accepted; the notice is closed.") if accept else _("The reply is sent back.")
     return _act(notice, "decide", form, lambda f: services.decide(
-        notice, current_user, clock(), accept=accept, reason=f.reason.data), done)
+        notice, current_user, request_clock(), accept=accept, reason=f.reason.data), done)
 
 
 @bp.route("/notices/<int:notice_id>.docx")
