@@ -90,6 +90,13 @@ class PagePieces:
             Figure("overdue", _("Overdue"), f.overdue, _("as of %(date)s", date=f.as_of.isoformat()),
                    self.tasks_url(overdue=1)),
             Figure("extensions", _("Extensions granted"), f.extensions),
+            Figure("notices", _("Notices issued"), f.notices_total,
+                   _("%(reminders)s reminders, %(supervision)s supervision; replies on time %(rate)s",
+                     reminders=f.reminder_notices, supervision=f.supervision_notices,
+                     rate=f.reply_on_time_rate_text), url_for("notices.notice_list")),
+            Figure("acknowledged", _("Signed for"), f.acknowledged,
+                   _("Rate %(rate)s; median %(median)s", rate=f.ack_rate_text,
+                     median=f.ack_median_text or "—")),
         ]
 
     # --- panels ------------------------------------------------------------------------------

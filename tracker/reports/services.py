@@ -16,9 +16,11 @@ from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, ExtensionState, ProblemState, SourceKind, TaskState, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
+from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
+from tracker.supervision.models import Notice, NoticeKind, NoticeTask
 from tracker.tasks.models import Extension, Task
 
 NO_RATE = "—"
@@ -103,6 +105,15 @@ class RectificationFigures:
     in_progress: int = 0
     overdue: int = 0
     extensions: int = 0
+    # Supervision (督办): notices the subtree's units issued in the period, and 签收 of the measures.
+    reminder_notices: int = 0  # 提醒函
+    supervision_notices: int = 0  # 督办单
+    notice_measures: int = 0
+    notices_due: int = 0  # replied, or with the reply deadline passed by as_of
+    notices_replied_on_time: int = 0
+    ack_asked: int = 0
+    acknowledged: int = 0
+    ack_median_hours: float | None = None
     by_source: list[BreakdownRow] = field(default_factory=list)
     by_category: list[BreakdownRow] = field(default_factory=list)
     closed_items: list[ClosedItem] = field(default_factory=list)
@@ -119,6 +130,28 @@ class RectificationFigures:
     @property
     def on_time_rate(self) -> Decimal | None:
         return percent(self.closed_on_time, self.closed)
+
+    @property
+    def notices_total(self) -> int:
+        return self.reminder_notices + self.supervision_notices
+
+    @property
+    def reply_on_time_rate_text(self) -> str:
+        return format_rate(percent(self.notices_replied_on_time, self.notices_due))
+
+    @property
+    def ack_rate_text(self) -> str:
+        return format_rate(percent(self.acknowledged, self.ack_asked))
+
+    @property
+    def ack_median_text(self) -> str:
+        """The median time to 签收, in hours below two days, else in days (one decimal)."""
+        if self.ack_median_hours is None:
+            return ""
+        hours = self.ack_median_hours
+        if hours < 48:
+            return _("%(n)s hours", n=f"{hours:.1f}".rstrip("0").rstrip("."))
+        return _("%(n)s days", n=f"{hours / 24:.1f}".rstrip("0").rstrip("."))
 
     @property
     def closure_rate_text(self) -> str:
@@ -154,6 +187,13 @@ class RectificationFigures:
             "closed": self.closed, "closure_rate": rate(self.closure_rate),
             "closed_on_time": self.closed_on_time, "on_time_rate": rate(self.on_time_rate),
             "in_progress": self.in_progress, "overdue": self.overdue, "extensions": self.extensions,
+            "notices": {"reminder": self.reminder_notices, "supervision": self.supervision_notices,
+                        "measures": self.notice_measures, "due": self.notices_due,
+                        "replied_on_time": self.notices_replied_on_time,
+                        "reply_on_time_rate": rate(percent(self.notices_replied_on_time, self.notices_due))},
+            "acknowledgement": {"asked": self.ack_asked, "acknowledged": self.acknowledged,
+                                "rate": rate(percent(self.acknowledged, self.ack_asked)),
+                                "median_hours": self.ack_median_hours},
             "by_source": rows(self.by_source), "by_category": rows(self.by_category),
             "closed_items": [
                 {"problem_id": i.problem_id, "problem_number": i.problem_number,
@@ -236,6 +276,8 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     _count_problems(figures, problem_ids)
     _count_measures(figures, measure_filter, closed)
     figures.extensions = _count_extensions(problem_ids, date_from, date_to, clock)
+    _count_notices(figures, unit, date_from, date_to, clock)
+    _count_acknowledgements(figures, measure_filter)
     figures.closed_items = _closed_items(sa.and_(measure_filter, closed))
     figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
@@ -353,6 +395,54 @@ def _count_extensions(problem_ids, date_from: date, date_to: date, clock: Clock)
                Extension.decided_at >= start, Extension.decided_at < end)
     )
     return db.session.scalar(stmt) or 0
+
+
+def _local_date(moment: datetime, clock: Clock) -> date:
+    """The local date of a stored moment (SQLite hands back naive UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(clock.tz).date()
+
+
+def _count_notices(figures: RectificationFigures, unit: Unit, date_from: date, date_to: date,
+                   clock: Clock) -> None:
+    """Notices issued by the subtree's units in the period: by kind, the measures they cover, and
+    replies on time among those replied or past their reply deadline."""
+    issued = (sa.select(Notice.id).join(Unit, Unit.id == Notice.issuing_unit_id)
+              .where(Unit.path.startswith(unit.path, autoescape=True),
+                     Notice.issued_on >= date_from, Notice.issued_on <= date_to))
+    # One query: each issued notice with its measures (a period holds tens of notices, not thousands).
+    rows = db.session.execute(
+        sa.select(Notice.id, Notice.kind, Notice.replied_at, Notice.reply_due_on, NoticeTask.task_id)
+        .join(NoticeTask, NoticeTask.notice_id == Notice.id).where(Notice.id.in_(issued))).all()
+    notices = {r.id: r for r in rows}
+    kinds = [r.kind for r in notices.values()]
+    figures.reminder_notices = kinds.count(NoticeKind.REMINDER)
+    figures.supervision_notices = kinds.count(NoticeKind.SUPERVISION)
+    figures.notice_measures = len({r.task_id for r in rows})
+    due, on_time = 0, 0
+    for r in notices.values():
+        if r.replied_at is None and r.reply_due_on >= figures.as_of:
+            continue  # not replied and not yet due: neither on time nor late
+        due += 1
+        if r.replied_at is not None and _local_date(r.replied_at, clock) <= r.reply_due_on:
+            on_time += 1
+    figures.notices_due, figures.notices_replied_on_time = due, on_time
+
+
+def _count_acknowledgements(figures: RectificationFigures, measure_filter) -> None:
+    """签收 of the report's measures that were asked for one: how many, and the median time to it."""
+    asked = (sa.select(Task.assigned_at, Task.acknowledged_at)
+             .where(measure_filter, Task.ack_required == sa.true()))
+    rows = db.session.execute(asked).all()
+    figures.ack_asked = len(rows)
+    waits = sorted((ack - assigned).total_seconds() / 3600 for assigned, ack in rows
+                   if ack is not None and assigned is not None)
+    figures.acknowledged = sum(1 for _, ack in rows if ack is not None)
+    if waits:
+        middle = len(waits) // 2
+        figures.ack_median_hours = (waits[middle] if len(waits) % 2
+                                    else (waits[middle - 1] + waits[middle]) / 2)
 
 
 def _closed_items(condition) -> list[ClosedItem]:
