@@ -41,6 +41,7 @@ def desk_cells(html: str) -> dict[tuple[str, str], tuple[int, str | None]]:
     for row in re.findall(r"<tr data-desk-row=.*?</tr>", desk, re.S):
         label = re.search(r'<th scope="row"[^>]*>(.*?)</th>', row, re.S).group(1).strip()
         for key, body in re.findall(r'data-count="(\w+)">(.*?)</td>', row, re.S):
+            body = re.sub(r'\s*<a class="badge[^>]*data-desk-notice.*?</a>', "", body, flags=re.S)
             link = re.search(r'href="([^"]+)"', body)
             number = int(re.sub(r"<[^>]+>", "", body).strip())
             cells[(label, key)] = (number, link.group(1).replace("&amp;", "&") if link else None)
@@ -90,3 +91,16 @@ def test_the_list_filters_behind_the_desk(org, chase, login_as, clock):
     assert f'data-task="{chase["stalled"].id}"' not in client.get("/tasks?stalled=1").get_data(as_text=True)
     by_leader = client.get(f"/tasks?leader={org.mgr_root.id}").get_data(as_text=True)
     assert by_leader.count("<tr data-task=") == 2
+
+
+def test_one_click_from_a_red_cell_to_a_supervision_notice(org, chase, login_as):
+    client = login_as(org.mgr_root)
+    home = client.get("/").get_data(as_text=True)
+    links = dict(re.findall(r'href="([^"]+)" data-desk-notice="(\d+)"', home))
+    by_unit = {int(unit): href.replace("&amp;", "&") for href, unit in links.items()}
+    assert set(by_unit) == {org.a.id}  # only A has overdue measures
+    form = client.get(by_unit[org.a.id])
+    assert form.status_code == 200
+    html = form.get_data(as_text=True)
+    assert f'value="{chase["overdue"].id}"' in html and f'value="{chase["stalled"].id}"' not in html
+    assert 'data-desk-notice' not in login_as(org.viewer_root).get("/").get_data(as_text=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -483,6 +483,7 @@ class DeskRow:
     label: str
     args: dict  # the 整改清单 filter that lists this row's measures (unit, leader …)
     counts: dict
+    overdue_ids: list[int] = field(default_factory=list)  # a unit row's overdue measures, for a 督办单
 
 
 @dataclass
@@ -532,4 +533,21 @@ def supervision_desk(actor: User, clock: Clock) -> Desk:
     ).all()
     leaders = [DeskRow(name, {"leader": leader_id}, dict(zip(DESK_KEYS, map(int, values), strict=True)))
                for leader_id, name, *values in by_leader]
+    if any(r.counts["red"] for r in rows.values()):
+        _overdue_ids(actor, today, children, rows)
     return Desk(units=[r for r in rows.values() if r.counts["open"]], total=total, leaders=leaders)
+
+
+DESK_NOTICE_MEASURES = 50  # the most measures a 督办单 started from the desk lists (most overdue first)
+
+
+def _overdue_ids(actor: User, today: date, children: list[Unit], rows: dict[int, DeskRow]) -> None:
+    """The overdue measures of each unit row, longest overdue first: one query, bounded."""
+    found = db.session.execute(
+        sa.select(Task.id, Unit.path).join(Unit, Unit.id == Task.unit_id)
+        .where(scope.task_clause(actor), Task.overdue_clause(today))
+        .order_by(Task.deadline, Task.id).limit(DESK_NOTICE_MEASURES * max(len(children), 1))).all()
+    for task_id, path in found:
+        child = next((c for c in children if path.startswith(c.path)), None)
+        if child is not None and len(rows[child.id].overdue_ids) < DESK_NOTICE_MEASURES:
+            rows[child.id].overdue_ids.append(task_id)
