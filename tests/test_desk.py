@@ -5,12 +5,14 @@ exactly those measures."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from conftest import TODAY, when
 
 from tracker.extensions import db
+from tracker.supervision import services as supervision
+from tracker.supervision.models import NoticeKind
 from tracker.tasks import services as tasks
 
 EARLY = when("2026-05-01T10:00:00")  # assigned long before today: past STALL_DAYS
@@ -104,3 +106,19 @@ def test_one_click_from_a_red_cell_to_a_supervision_notice(org, chase, login_as)
     html = form.get_data(as_text=True)
     assert f'value="{chase["overdue"].id}"' in html and f'value="{chase["stalled"].id}"' not in html
     assert 'data-desk-notice' not in login_as(org.viewer_root).get("/").get_data(as_text=True)
+
+
+def test_the_desk_counts_notices_waiting_for_a_reply(org, chase, login_as, clock):
+    notice = supervision.issue(org.mgr_root, clock, kind=NoticeKind.SUPERVISION,
+                               task_ids=[chase["overdue"].id], reply_due_on=date(2026, 6, 20),
+                               body="请抓紧整改。")
+    db.session.commit()
+    client = login_as(org.mgr_root)
+    home = client.get("/").get_data(as_text=True)
+    assert re.search(r'data-notices="awaiting">1<', home) and 'data-notices="overdue"' not in home
+    listed = client.get("/notices?awaiting=1").get_data(as_text=True)
+    assert listed.count("<tr data-notice=") == 1 and f'data-notice="{notice.id}"' in listed
+    later = login_as(org.mgr_root)
+    later.application.config["NOW"] = "2026-06-25T10:00:00"
+    home = later.get("/").get_data(as_text=True)
+    assert re.search(r'data-notices="overdue">1<', home)

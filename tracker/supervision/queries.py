@@ -14,6 +14,7 @@ from tracker.extensions import MAX_ID, db
 from tracker.org.models import Unit, User
 from tracker.supervision import rules
 from tracker.supervision.models import (
+    AWAITING_REPLY,
     Notice,
     NoticeColour,
     NoticeKind,
@@ -58,18 +59,20 @@ class NoticeFilters:
     issued_from: date | None = None
     issued_to: date | None = None
     overdue: bool = False  # reply overdue
+    awaiting: bool = False  # waiting for a reply (issued, signed for, or sent back)
 
     @classmethod
     def from_args(cls, args) -> NoticeFilters:
         return cls(kind=_enum(NoticeKind, args.get("kind")), colour=_enum(NoticeColour, args.get("colour")),
                    state=_enum(NoticeState, args.get("state")), unit_id=_id(args.get("unit")),
                    issued_from=_date(args.get("issued_from")), issued_to=_date(args.get("issued_to")),
-                   overdue=args.get("overdue") in ("1", "true", "on", "y"))
+                   overdue=args.get("overdue") in ("1", "true", "on", "y"),
+                   awaiting=args.get("awaiting") in ("1", "true", "on", "y"))
 
     @property
     def active(self) -> bool:
         return any((self.kind, self.colour, self.state, self.unit_id, self.issued_from, self.issued_to,
-                    self.overdue))
+                    self.overdue, self.awaiting))
 
 
 def parse_sort(raw: str | None) -> tuple[str, bool]:
@@ -99,6 +102,8 @@ def statement(actor: User, clock: Clock, filters: NoticeFilters, sort=DEFAULT_SO
         stmt = stmt.where(Notice.issued_on <= filters.issued_to)
     if filters.overdue:
         stmt = stmt.where(Notice.reply_overdue_clause(clock.today()))
+    if filters.awaiting:
+        stmt = stmt.where(Notice.state.in_(AWAITING_REPLY))
     key, desc = sort
     column = SORTS[key]
     return stmt.order_by(column.desc() if desc else column.asc(), Notice.id.desc())
@@ -124,3 +129,14 @@ def my_unsigned(actor: User) -> int:
         Notice, Notice.id == NoticeRecipient.notice_id).where(
         NoticeRecipient.user_id == actor.id, NoticeRecipient.acknowledged_at.is_(None),
         Notice.state != NoticeState.CLOSED)) or 0
+
+
+def awaiting_reply_counts(actor: User, clock: Clock) -> dict[str, int]:
+    """The notices the actor may read that wait for a reply, and how many of them are past the deadline
+    (the leader's desk): one query."""
+    row = db.session.execute(
+        sa.select(sa.func.count(Notice.id),
+                  sa.func.coalesce(sa.func.sum(sa.case((Notice.reply_overdue_clause(clock.today()), 1),
+                                                       else_=0)), 0))
+        .where(rules.clause(actor), Notice.state.in_(AWAITING_REPLY))).one()
+    return {"awaiting": int(row[0] or 0), "overdue": int(row[1] or 0)}

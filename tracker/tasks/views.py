@@ -30,6 +30,7 @@ from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
+from tracker.supervision import queries as notice_queries
 from tracker.tasks import evidence, export, queries, rules, services
 from tracker.tasks.forms import (
     AcknowledgeForm,
@@ -123,9 +124,10 @@ def home():
     managers and viewers what to chase in their scope (督办台)."""
     now = request_clock()
     verify, verify_total, extensions, extensions_total = [], 0, [], 0
-    desk = None
+    desk, notices = None, None
     if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):
         desk = queries.supervision_desk(current_user, now)
+        notices = notice_queries.awaiting_reply_counts(current_user, now)
     if current_user.role in (Role.ADMIN, Role.MANAGER):
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
         extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
@@ -139,6 +141,7 @@ def home():
         extensions=extensions,
         extensions_total=extensions_total,
         desk=desk,
+        notices=notices,
     )
 
 
