@@ -214,6 +214,10 @@ REPORT = _obj({
     "from": DATE, "to": DATE, "as_of": DATE,
     "problems": INT, "problems_closed": INT, "measures": INT, "closed": INT, "closure_rate": RATE,
     "closed_on_time": INT, "on_time_rate": RATE, "in_progress": INT, "overdue": INT, "extensions": INT,
+    "notices": _obj({"reminder": INT, "supervision": INT, "measures": INT, "due": INT, "replied_on_time": INT,
+                     "reply_on_time_rate": RATE}),
+    "acknowledgement": _obj({"asked": INT, "acknowledged": INT, "rate": RATE,
+                             "median_hours": {"type": "number", "nullable": True, "minimum": 0}}),
     "by_source": {"type": "array", "items": BREAKDOWN},
     "by_category": {"type": "array", "items": BREAKDOWN},
     "closed_items": {"type": "array", "items": _obj({
