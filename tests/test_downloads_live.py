@@ -34,7 +34,10 @@ from tracker.ledger.export import build_ledger_xlsx
 from tracker.org.models import Unit, User
 from tracker.reports import section as wording
 from tracker.reports.services import rectification_figures
+from tracker.supervision import services as supervision
+from tracker.supervision.models import NoticeFile, NoticeKind
 from tracker.tasks import services as tasks
+from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Evidence, Task
 
 BOM = "\ufeff"
@@ -363,3 +366,30 @@ def test_evidence_upload_and_download_through_gunicorn(org, make, live_gunicorn)
             assert response.headers["Content-Type"] == ev.content_type
     outsider = live_gunicorn.client().login("staff_b", PASSWORD)
     assert outsider.get(f"/evidence/{stored['整改报告.pdf'].id}").status == 404
+
+
+def test_notice_docx_and_reply_file_through_gunicorn(org, make, clock, live_gunicorn):
+    task = make.task(org.mgr_a, owner=org.staff_a, measure="规范公文处理", deadline=TODAY - timedelta(days=3),
+                     allow_past_deadline=True)
+    notice = supervision.issue(org.mgr_a, clock, kind=NoticeKind.SUPERVISION, task_ids=[task.id],
+                               reply_due_on=TODAY + timedelta(days=5), body="请抓紧整改。")
+    data = b"%PDF-1.4\n" + os.urandom(200_000)
+    supervision.reply(notice, org.staff_a, clock, body="已整改",
+                      uploads=[Upload("整改情况报告.pdf", io.BytesIO(data), "application/pdf")])
+    db.session.commit()
+    stored = db.session.scalars(sa.select(NoticeFile).where(NoticeFile.notice_id == notice.id)).one()
+
+    manager = live_gunicorn.client().login("mgr_a", PASSWORD)
+    docx = manager.get(f"/notices/{notice.id}.docx")
+    assert docx.status == 200 and docx.headers["Content-Type"] == DOCX_TYPE
+    assert docx.headers["Content-Disposition"].startswith("attachment")
+    text = "\n".join(p.text for p in Document(io.BytesIO(docx.body)).paragraphs)
+    assert "〔2026〕第1期" in text
+    for who in ("mgr_a", "staff_a"):
+        client = manager if who == "mgr_a" else live_gunicorn.client().login(who, PASSWORD)
+        got = client.get(f"/notice-files/{stored.id}")
+        assert got.status == 200 and got.body == data
+        assert "filename*=UTF-8''" + quote("整改情况报告.pdf") in got.headers["Content-Disposition"]
+    outsider = live_gunicorn.client().login("staff_b", PASSWORD)
+    assert outsider.get(f"/notice-files/{stored.id}").status == 404
+    assert outsider.get(f"/notices/{notice.id}.docx").status == 404

@@ -199,13 +199,7 @@ def file_download(file_id: int):
     if item is None:
         abort(404)
     _load(item.notice_id)
-    path = evidence.path_of(item.stored_name)
-    if not path.is_file():
-        abort(404)
-    response = send_file(path, as_attachment=True, download_name=item.filename, mimetype=item.content_type,
-                         max_age=0)
-    response.headers["Content-Disposition"] = evidence.content_disposition(item.filename)
-    return response
+    return evidence.send_stored(item.stored_name, item.filename, item.content_type)
 
 
 @bp.route("/admin/notice-template", methods=["GET", "POST"])

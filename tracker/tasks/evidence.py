@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
-from flask import current_app
+from flask import abort, current_app, send_file
 
 from tracker.errors import ValidationFailed
 from tracker.i18n import lazy_gettext as _l
@@ -160,6 +160,17 @@ def store(upload: Upload, field: str = "files") -> dict:
 
 def path_of(stored_name: str) -> Path:
     return upload_dir() / os.path.basename(stored_name)
+
+
+def send_stored(stored_name: str, filename: str, content_type: str | None):
+    """A stored file as an attachment under its cleaned original name (the caller checked scope);
+    404 when the file is gone from disk."""
+    path = path_of(stored_name)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, as_attachment=True, download_name=filename, mimetype=content_type, max_age=0)
+    response.headers["Content-Disposition"] = content_disposition(filename)
+    return response
 
 
 def discard(stored_names: list[str]) -> None:

@@ -13,7 +13,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_login import current_user, login_required
@@ -418,12 +417,6 @@ def evidence_download(evidence_id: int):
     if ev is None:
         abort(404)
     get_task_or_404(ev.task_id, joinedload(Task.unit))
-    path = evidence.path_of(ev.stored_name)
-    if not path.is_file():
-        abort(404)
-    response = send_file(path, as_attachment=True, download_name=ev.filename, mimetype=ev.content_type,
-                         max_age=0)
-    response.headers["Content-Disposition"] = evidence.content_disposition(ev.filename)
-    return response
+    return evidence.send_stored(ev.stored_name, ev.filename, ev.content_type)
 
 
