@@ -3,8 +3,14 @@ in their language, with links to the notice page and its DOCX; re-runs send noth
 
 from __future__ import annotations
 
+import email
+import email.policy
+from io import BytesIO
+from pathlib import Path
+
 import sqlalchemy as sa
 from conftest import when
+from docx import Document
 from notice_support import issue
 from test_reminders_delivery import smtp  # noqa: F401  (the SMTP server fixture)
 
@@ -14,7 +20,7 @@ from tracker.reminders import services as reminders
 from tracker.reminders.models import Notification
 from tracker.reminders.models import NotificationKind as K
 from tracker.reminders.models import NotificationStatus as St
-from tracker.supervision import mail
+from tracker.supervision import document, mail
 from tracker.supervision.models import NoticeKind
 
 
@@ -43,3 +49,44 @@ def test_every_recipient_gets_the_notice_once_by_smtp(app, org, measures, clock,
     assert "请于2026-06-20前反馈" in chinese["Subject"]
     text = english.get_body(("plain",)).get_content()
     assert f"/notices/{notice.id}.docx" in text and f"/notices/{notice.id}\n" in text
+
+
+def test_the_notice_email_carries_its_docx_and_reply_reminders_do_not(app, org, measures, clock, smtp):  # noqa: F811
+    smtp.start()
+    notice = issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue)
+    outbox.flush(clock)
+    ids = set(db.session.scalars(sa.select(Notification.id).where(Notification.notice_id == notice.id)))
+    issued = [msg for _, msg in smtp.inbox.messages if int(msg["X-Tracker-Notification"]) in ids]
+    assert len(issued) == 3
+    for msg in issued:
+        assert msg.get_content_type() == "multipart/mixed"
+        (docx,) = list(msg.iter_attachments())
+        assert docx.get_filename() == f"第一党支部督办单{notice.number_text}.docx"
+        assert docx.get_content_type() == outbox.DOCX_TYPE
+        text = "\n".join(p.text for p in Document(BytesIO(docx.get_content())).paragraphs)
+        assert notice.number_text in text
+        assert "原文见附件" in msg.get_body(("plain",)).get_content()
+    # The reply reminder after the deadline is about the notice but carries no document.
+    seen = len(smtp.inbox.messages)
+    reminders.run_once(when("2026-06-22T10:00:00"), with_digest=False)
+    due = set(db.session.scalars(sa.select(Notification.id).where(
+        Notification.notice_id == notice.id, Notification.kind == K.NOTICE_REPLY_DUE)))
+    later = [msg for _, msg in smtp.inbox.messages[seen:] if int(msg["X-Tracker-Notification"]) in due]
+    assert later and all(msg.get_content_type() == "multipart/alternative" for msg in later)
+
+
+def test_a_notice_whose_template_cannot_render_still_goes_out_with_its_link(app, org, measures, clock):
+    notice = issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue)
+    broken = document.custom_template_path()
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_bytes(b"not a zip")  # replaced on disk after the upload check
+    try:
+        outbox.flush(clock)
+    finally:
+        broken.unlink()
+    rows = db.session.scalars(sa.select(Notification).where(Notification.notice_id == notice.id)).all()
+    assert rows and all(r.status == St.SENT for r in rows)
+    eml = sorted((Path(app.instance_path) / "outbox").glob("*-notice_issued.eml"))
+    msg = email.message_from_bytes(eml[0].read_bytes(), policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert f"/notices/{notice.id}.docx" in msg.get_body(("plain",)).get_content()

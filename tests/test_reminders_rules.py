@@ -26,7 +26,7 @@ class Recorder:
     def __init__(self):
         self.sent: list[int] = []
 
-    def send(self, notification, user):
+    def send(self, notification, user, attachments=()):
         self.sent.append(notification.id)
         return "recorded"
 

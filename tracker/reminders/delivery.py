@@ -10,9 +10,11 @@ import hashlib
 import os
 import smtplib
 import ssl
+from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
+from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
@@ -33,14 +35,24 @@ class PermanentFailure(Exception):
     """This message will never go through as it is: 5xx replies, an unusable address."""
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (a notice's DOCX)."""
+
+    filename: str
+    content: bytes
+    mimetype: str = "application/octet-stream"
+
+
 def _sender(value: str) -> Address:
     """MAIL_DEFAULT_SENDER as "Name <addr>" or a bare address."""
     name, addr = getaddresses([value or "tracker@localhost"])[0]
     return Address(display_name=name, addr_spec=addr or "tracker@localhost")
 
 
-def build_message(notification, user, sender: str) -> Message:
-    """A multipart/alternative email (text + HTML), UTF-8 headers for Chinese names and subjects.
+def build_message(notification, user, sender: str, attachments: tuple[Attachment, ...] = ()) -> Message:
+    """A multipart/alternative email (text + HTML), UTF-8 headers for Chinese names and subjects;
+    with attachments, that alternative part inside a multipart/mixed one, file names per RFC 2231.
 
     Built with the email package's compat32 classes: for a digest of 60 items they build and
     serialise in half the time of EmailMessage's policy machinery, with the same result on the wire.
@@ -50,7 +62,7 @@ def build_message(notification, user, sender: str) -> Message:
     except (ValueError, IndexError) as exc:
         raise PermanentFailure(f"unusable address {user.email!r}: {exc}") from exc
     origin = _sender(sender)
-    msg = MIMEMultipart("alternative")
+    msg = MIMEMultipart("mixed") if attachments else MIMEMultipart("alternative")
     msg["Subject"] = Header(notification.subject, "utf-8")
     msg["From"] = formataddr((origin.display_name, origin.addr_spec), charset="utf-8")
     msg["To"] = formataddr((to.display_name, to.addr_spec), charset="utf-8")
@@ -61,8 +73,23 @@ def build_message(notification, user, sender: str) -> Message:
     msg["Message-ID"] = f"<notification-{notification.id}-{key}@{origin.domain or 'localhost'}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Tracker-Notification"] = str(notification.id)
-    msg.attach(MIMEText(notification.body_text, "plain", "utf-8"))
-    msg.attach(MIMEText(notification.body_html, "html", "utf-8"))
+    text = MIMEText(notification.body_text, "plain", "utf-8")
+    html = MIMEText(notification.body_html, "html", "utf-8")
+    if not attachments:
+        msg.attach(text)
+        msg.attach(html)
+        return msg
+    body = MIMEMultipart("alternative")
+    body.attach(text)
+    body.attach(html)
+    msg.attach(body)
+    for item in attachments:
+        maintype, _, subtype = item.mimetype.partition("/")
+        part = MIMEApplication(item.content, _subtype=subtype or "octet-stream")
+        if maintype != "application":
+            part.replace_header("Content-Type", item.mimetype)
+        part.add_header("Content-Disposition", "attachment", filename=("utf-8", "", item.filename))
+        msg.attach(part)
     return msg
 
 
@@ -106,10 +133,10 @@ class SMTPBackend:
             raise TemporaryFailure(f"cannot connect to {self.describe()}: {exc}") from exc
         self.conn = conn
 
-    def send(self, notification, user) -> str:
+    def send(self, notification, user, attachments: tuple[Attachment, ...] = ()) -> str:
         if self.conn is None:
             self.open()
-        msg = build_message(notification, user, self.config["MAIL_DEFAULT_SENDER"])
+        msg = build_message(notification, user, self.config["MAIL_DEFAULT_SENDER"], attachments)
         try:
             self.conn.sendmail(_sender(self.config["MAIL_DEFAULT_SENDER"]).addr_spec, [user.email.strip()],
                                msg.as_bytes(policy=SMTP_LINES))
@@ -142,9 +169,9 @@ class FileBackend:
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def send(self, notification, user) -> str:
+    def send(self, notification, user, attachments: tuple[Attachment, ...] = ()) -> str:
         self.open()
-        msg = build_message(notification, user, self.sender)
+        msg = build_message(notification, user, self.sender, attachments)
         name = f"{notification.id}-{notification.kind.value}.eml"
         tmp = self.directory / f".{name}.tmp"
         tmp.write_bytes(msg.as_bytes())

@@ -24,6 +24,7 @@ Temporary failures (refused connection, 4xx) go back to pending with exponential
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -38,8 +39,9 @@ from sqlalchemy.orm import joinedload
 from tracker.clock import Clock, utcnow
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
 from tracker.extensions import db
-from tracker.reminders.delivery import PermanentFailure, TemporaryFailure, backend_for_app
+from tracker.reminders.delivery import Attachment, PermanentFailure, TemporaryFailure, backend_for_app
 from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
+from tracker.supervision import document
 from tracker.supervision.models import AWAITING_REPLY, Notice
 from tracker.tasks.models import Task
 
@@ -72,6 +74,8 @@ NOTICE_KINDS = {NotificationKind.NOTICE_ISSUED, NotificationKind.NOTICE_REPLY_DU
 # Reply reminders are moot once the reply is in (or the notice closed).
 NOTICE_REPLY_KINDS = {NotificationKind.NOTICE_REPLY_DUE, NotificationKind.NOTICE_REPLY_ESCALATION}
 BATCH = 100
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -231,6 +235,22 @@ def _failed_attempt(n: Notification, clock: Clock, error: str, result: FlushResu
         result.retried.append(n.id)
 
 
+def _attachments(n: Notification, about, cache: dict) -> tuple[Attachment, ...]:
+    """A notice goes out with its DOCX attached (rendered once per notice per batch).
+
+    A document that cannot be rendered (an organisation's template broken after upload) does not
+    hold the notice back: the message still carries the link to the page, and the log says why."""
+    if n.kind != NotificationKind.NOTICE_ISSUED or about is None:
+        return ()
+    if about.id not in cache:
+        try:
+            cache[about.id] = (Attachment(document.filename(about), document.build_docx(about), DOCX_TYPE),)
+        except Exception:
+            log.exception("notice %s: DOCX not attached", about.id)
+            cache[about.id] = ()
+    return cache[about.id]
+
+
 def _deliver(batch, clock: Clock, backend, result: FlushResult) -> bool:
     """Send one claimed batch; False when the server is unreachable (the rest waits for a retry)."""
     outgoing = []
@@ -249,15 +269,16 @@ def _deliver(batch, clock: Clock, backend, result: FlushResult) -> bool:
             _mark(n, NotificationStatus.SENT, clock, note="in-app only (email turned off)")
             result.sent.append(n.id)
         else:
-            outgoing.append(n)
+            outgoing.append((n, task))
     db.session.commit()
     reachable = True
-    for n in outgoing:
+    documents: dict[int, tuple[Attachment, ...]] = {}
+    for n, about in outgoing:
         if not reachable:
             _failed_attempt(n, clock, "not tried: mail server unreachable", result)
             continue
         try:
-            note = backend.send(n, n.user)
+            note = backend.send(n, n.user, attachments=_attachments(n, about, documents))
         except TemporaryFailure as exc:
             _failed_attempt(n, clock, str(exc), result)
             reachable = backend_connected(backend)
