@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import sqlite3
 import time
@@ -366,6 +367,25 @@ def test_evidence_upload_and_download_through_gunicorn(org, make, live_gunicorn)
             assert response.headers["Content-Type"] == ev.content_type
     outsider = live_gunicorn.client().login("staff_b", PASSWORD)
     assert outsider.get(f"/evidence/{stored['整改报告.pdf'].id}").status == 404
+
+
+def test_api_progress_with_evidence_through_gunicorn(org, make, live_gunicorn):
+    """A client system posts a note with a 3 MB file as multipart/form-data; the web page serves it back."""
+    task = make.task(org.mgr_a, owner=org.staff_a, measure="建立台账")
+    _, token = api_tokens.create_token(org.staff_a, Clock.parse(NOW), name="live")
+    db.session.commit()
+    data = b"%PDF-1.4\n" + os.urandom(3 * 1024 * 1024)
+    body, content_type = multipart({"body": "已建立台账"}, [("files", "台账.pdf", data)])
+    api = live_gunicorn.client()
+    posted = api.request("POST", f"/api/v1/tasks/{task.id}/progress", body,
+                         {"Content-Type": content_type, "Authorization": f"Bearer {token}"})
+    assert posted.status == 201, posted.text[:2000]
+    assert json.loads(posted.text)["files"] == ["台账.pdf"]
+    db.session.expire_all()
+    ev = db.session.scalars(sa.select(Evidence).where(Evidence.task_id == task.id)).one()
+    assert ev.sha256 == hashlib.sha256(data).hexdigest()
+    served = live_gunicorn.client().login("mgr_a", PASSWORD).get(f"/evidence/{ev.id}")
+    assert served.status == 200 and served.body == data
 
 
 def test_notice_docx_and_reply_file_through_gunicorn(org, make, clock, live_gunicorn):

@@ -79,8 +79,8 @@ def acknowledge_notice(notice_id: int):
 
 @bp.post("/notices/<int:notice_id>/replies")
 def reply_to_notice(notice_id: int):
-    """An addressee's reply (text; files on the web page)."""
+    """An addressee's reply: text, and files when sent as multipart/form-data."""
     notice = _notice_or_404(notice_id)
-    data = schemas.json_body(schemas.NOTICE_REPLY_CREATE)
-    answer = services.reply(notice, actor(), request_clock(), body=data["body"])
+    data, uploads = schemas.body_with_files(schemas.NOTICE_REPLY_CREATE)
+    answer = services.reply(notice, actor(), request_clock(), body=data["body"], uploads=uploads)
     return created(schemas.notice_reply_json(answer))

@@ -21,7 +21,8 @@ ERROR_RESPONSES = {
     "409": ("Conflict", "`stale_version`: someone changed it since you read it; `invalid_transition`: "
                         "not possible in the object's current state."),
     "413": ("TooLarge", f"The body is larger than {s.MAX_BODY // 1024} KiB."),
-    "415": ("UnsupportedMediaType", "The body is not sent as application/json."),
+    "415": ("UnsupportedMediaType", "The body is not sent as application/json (or, where files are "
+                                    "taken, multipart/form-data)."),
     "422": ("ValidationFailed", "Some fields or query parameters are wrong; `fields` names each one."),
     "429": ("TooManyRequests", "Rate limit reached; see the Retry-After header."),
 }
@@ -45,6 +46,7 @@ class Op:
     errors: tuple = READ_ERRORS
     description: str = ""
     public: bool = False
+    files: bool = False  # also takes multipart/form-data: the body's fields as parts, files under `files`
 
 
 LIST = {**s.PAGING}
@@ -90,7 +92,9 @@ OPERATIONS = [
        description="The owner only, once per assignment; send `{}` or the `version` you saw."),
     Op("post", "/tasks/{task_id}/progress", "postProgress", "Post progress", "Measures",
        body="ProgressCreate", response="Progress", status="201", errors=(*WRITE_ERRORS, "404", "409"),
-       description="The owner or a manager; the first note starts an assigned measure."),
+       files=True,
+       description="The owner or a manager; the first note starts an assigned measure. Evidence files: "
+                   "send multipart/form-data with `body` and one `files` part per file."),
     Op("post", "/tasks/{task_id}/extensions", "requestExtension", "Request an extension", "Measures",
        body="ExtensionCreate", response="Extension", status="201", errors=(*WRITE_ERRORS, "404", "409")),
     Op("post", "/extensions/{extension_id}/decision", "decideExtension", "Decide an extension request",
@@ -113,8 +117,9 @@ OPERATIONS = [
        description="A recipient who has not signed for it yet; send `{}`."),
     Op("post", "/notices/{notice_id}/replies", "replyToNotice", "Reply to a notice", "Notices",
        body="NoticeReplyCreate", response="NoticeReply", status="201", errors=(*WRITE_ERRORS, "404", "409"),
-       description="The responsible persons and the managers of the addressed unit; files are added on the "
-                   "notice's web page."),
+       files=True,
+       description="The responsible persons and the managers of the addressed unit. Files: send "
+                   "multipart/form-data with `body` and one `files` part per file."),
     Op("get", "/reports/rectification", "rectificationReport", "Rectification section of a report",
        "Reports", dict(s.REPORT_PARAMS), response="RectificationReport",
        errors=("401", "404", "422", "429"),
@@ -320,6 +325,11 @@ def operation(op: Op) -> dict:
     if op.body:
         out["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{op.body}"}}}}
+    if op.files:
+        form = object_schema(REQUESTS[op.body], response=False)
+        form["properties"]["files"] = {"type": "array", "items": {"type": "string", "format": "binary"},
+                                       "description": "Evidence files (size and type limits as on the web page)."}
+        out["requestBody"]["content"]["multipart/form-data"] = {"schema": form}
     for status in sorted(op.errors):
         out["responses"][status] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
     if op.public:

@@ -88,6 +88,7 @@ TASK = {
 }
 PROGRESS = {
     "id": ID(), "task_id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
+    "files": F("strings", description="Names of the evidence files posted with the note."),
 }
 EXTENSION = {
     "id": ID(), "task_id": ID(), "requested_by_id": ID(), "reason": TEXT(), "old_deadline": F("date"),
@@ -106,7 +107,7 @@ NOTICE_RECIPIENT = {
 }
 NOTICE_REPLY = {
     "id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
-    "files": F("strings", description="Names of the reply's files (uploaded on the web page)."),
+    "files": F("strings", description="Names of the reply's files."),
     "accepted": F("boolean", nullable=True, description="The issuer's decision; null until decided."),
     "decided_by_id": ID(nullable=True), "decided_at": F("datetime", nullable=True),
     "decision_reason": TEXT(nullable=True),
@@ -309,6 +310,19 @@ def json_body(spec: Mapping[str, F]) -> dict:
     return check(spec, data)
 
 
+def body_with_files(spec: Mapping[str, F]) -> tuple[dict, list]:
+    """A JSON body, or multipart/form-data carrying the same fields as text parts and files under
+    `files` (evidence): the files are checked and stored by the service, like the web form's."""
+    if request.mimetype != "multipart/form-data":
+        return json_body(spec), []
+    fields = {name: request.form.get(name) for name in request.form}
+    uploads = [f for f in request.files.getlist("files") if f and f.filename]
+    unknown = {name: [_l("Unknown field.")] for name in request.files if name != "files"}
+    if unknown:
+        raise ValidationFailed(_l("Some fields are wrong; see `fields`."), unknown)
+    return check(spec, fields), uploads
+
+
 # --- query parameters --------------------------------------------------------------------------
 
 
@@ -486,7 +500,8 @@ def task_json(task, today: date, due_soon_days: int) -> dict:
 
 def progress_json(progress) -> dict:
     return {"id": progress.id, "task_id": progress.task_id, "author_id": progress.author_id,
-            "body": progress.body, "created_at": _datetime(progress.created_at)}
+            "body": progress.body, "created_at": _datetime(progress.created_at),
+            "files": [f.filename for f in progress.evidence]}
 
 
 def extension_json(ext) -> dict:

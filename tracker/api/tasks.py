@@ -132,10 +132,10 @@ def acknowledge(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/progress")
 def post_progress(task_id: int):
-    """A progress note (the first one starts an assigned measure)."""
+    """A progress note with optional evidence files (the first note starts an assigned measure)."""
     task = task_or_404(task_id)
-    data = schemas.json_body(schemas.PROGRESS_CREATE)
-    progress = services.post_progress(task, actor(), request_clock(), body=data["body"])
+    data, uploads = schemas.body_with_files(schemas.PROGRESS_CREATE)
+    progress = services.post_progress(task, actor(), request_clock(), body=data["body"], uploads=uploads)
     return created(schemas.progress_json(progress))
 
 
