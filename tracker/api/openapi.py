@@ -327,8 +327,9 @@ def operation(op: Op) -> dict:
             "schema": {"$ref": f"#/components/schemas/{op.body}"}}}}
     if op.files:
         form = object_schema(REQUESTS[op.body], response=False)
-        form["properties"]["files"] = {"type": "array", "items": {"type": "string", "format": "binary"},
-                                       "description": "Evidence files (size and type limits as on the web page)."}
+        form["properties"]["files"] = {
+            "type": "array", "items": {"type": "string", "format": "binary"},
+            "description": "Evidence files (size and type limits as on the web page)."}
         out["requestBody"]["content"]["multipart/form-data"] = {"schema": form}
     for status in sorted(op.errors):
         out["responses"][status] = {"$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
