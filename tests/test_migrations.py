@@ -178,3 +178,61 @@ def test_0009_existing_measures_are_not_asked_to_sign(empty_database, tmp_path, 
         assert db.session.scalar(sa.text("SELECT count(*) FROM notifications")) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", BACKENDS, indirect=True)
+def test_0011_a_measure_waiting_for_verification_keeps_todays_single_step(empty_database, tmp_path,
+                                                                          keep_logging):
+    """A populated database at 0010: a measure submitted, one closed, one in progress. After the
+    upgrade the submitted one waits at the default step and a manager closes it as before."""
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0010")
+        statements = [
+            "INSERT INTO units (id, code, name, path, sort_order, created_at) "
+            "VALUES (1, 'A', 'A', '/0000000001/', 0, CURRENT_TIMESTAMP)",
+            "INSERT INTO users (id, username, name, password_hash, role, unit_id, language, active, "
+            "weekly_digest, notify_transitions, created_at) VALUES "
+            "(1, 'a', 'A', 'x', 'staff', 1, 'en', true, true, true, CURRENT_TIMESTAMP), "
+            "(2, 'm', 'M', 'x', 'manager', 1, 'en', true, true, true, CURRENT_TIMESTAMP)",
+            "INSERT INTO sources (id, name, kind, unit_id, held_on, created_at) "
+            "VALUES (1, 's', 'audit', 1, '2026-01-01', CURRENT_TIMESTAMP)",
+            "INSERT INTO problems (id, number, description, category_id, source_id, unit_id, found_on, "
+            "lead_unit_id, state, version, created_at) "
+            "VALUES (1, '1', 'd', (SELECT min(id) FROM categories), 1, 1, '2026-01-01', 1, 'open', 1, "
+            "'2026-01-02 03:04:05')",
+            "INSERT INTO tasks (id, problem_id, measure, type, owner_id, unit_id, deadline, state, result, "
+            "version, created_at, submitted_at, submitted_by_id, closed_at, ack_required) VALUES "
+            "(1, 1, 'm', 'deadline', 1, 1, '2026-12-31', 'submitted', 'r', 3, '2026-01-02 03:04:05', "
+            "'2026-02-01 00:00:00', 1, NULL, false), "
+            "(2, 1, 'm', 'deadline', 1, 1, '2026-12-31', 'closed', 'r', 4, '2026-01-02 03:04:05', "
+            "'2026-02-01 00:00:00', 1, '2026-02-02 00:00:00', false), "
+            "(3, 1, 'm', 'deadline', 1, 1, '2026-12-31', 'in_progress', NULL, 2, '2026-01-02 03:04:05', "
+            "NULL, NULL, NULL, false)",
+        ]
+        for statement in statements:
+            db.session.execute(sa.text(statement))
+        db.session.commit()
+        flask_migrate.upgrade()
+        rows = db.session.execute(sa.text(
+            "SELECT id, submissions, review_step, rating FROM tasks ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, 1, 1, None), (2, 1, None, None), (3, 0, None, None)]
+        steps = db.session.execute(sa.text("SELECT task_id, position, kind FROM task_review_steps")).all()
+        assert [tuple(s) for s in steps] == [(1, 1, "managers")]
+
+        from tracker.clock import Clock
+        from tracker.org.models import User
+        from tracker.tasks import rules
+        from tracker.tasks import services as tasks
+        from tracker.tasks.models import Task
+
+        task, manager = db.session.get(Task, 1), db.session.get(User, 2)
+        assert "verify" in rules.available(task, manager) and "pass" not in rules.available(task, manager)
+        tasks.verify(task, manager, Clock.parse("2026-03-01T10:00:00"), rating="satisfied")
+        db.session.commit()
+        assert task.state.value == "closed"
+        db.session.remove()  # the downgrade rebuilds tables: no reader may hold them
+        flask_migrate.downgrade(revision="0010")
+        assert "task_review_steps" not in _tables()
+        db.session.remove()
+        db.engine.dispose()

@@ -5,6 +5,7 @@ from tracker.auth.models import ApiToken, LoginSession
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.reminders.models import Notification, SchedulerLease
+from tracker.review.models import ReviewDecision, ReviewStep, TaskReviewStep
 from tracker.supervision.models import (
     Notice,
     NoticeCounter,
@@ -30,11 +31,14 @@ __all__ = [
     "NoticeTask",
     "Notification",
     "Problem",
+    "ReviewDecision",
+    "ReviewStep",
     "Progress",
     "ReferenceStamp",
     "SchedulerLease",
     "Source",
     "Task",
+    "TaskReviewStep",
     "Unit",
     "User",
     "problem_cooperating_units",

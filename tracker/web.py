@@ -56,6 +56,7 @@ from tracker.reminders import scheduler
 from tracker.reminders.services import UNREAD, unread_count_of
 from tracker.reminders.views import bp as reminders_bp
 from tracker.reports.views import bp as reports_bp
+from tracker.review.views import bp as review_bp
 from tracker.supervision.views import bp as notices_bp
 from tracker.tasks import evidence
 from tracker.tasks.views import bp as tasks_bp
@@ -95,7 +96,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
-                      dashboard_bp, ops_bp, notices_bp):
+                      dashboard_bp, ops_bp, notices_bp, review_bp):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)

@@ -55,6 +55,14 @@ OPERATIONS = [
        description="Units you may read: your unit's subtree (administrators: every unit), in tree order."),
     Op("post", "/units", "createUnit", "Create a unit", "Organisation", body="UnitCreate", response="Unit",
        status="201", errors=WRITE_ERRORS, description="Administrators only (others: 403)."),
+    Op("get", "/units/{unit_id}/review-chain", "getReviewChain", "A unit's review chain (多级审核)",
+       "Organisation", response="ReviewChain", errors=("401", "404", "429"),
+       description="The steps a submission of the unit's measures passes: the unit's own chain, else the "
+                   "nearest unit above with one, else the default single step."),
+    Op("put", "/units/{unit_id}/review-chain", "setReviewChain", "Set a unit's review chain", "Organisation",
+       body="ReviewChainSet", response="ReviewChain", errors=(*WRITE_ERRORS, "404"),
+       description="Managers of the unit or a unit above it, and administrators. Submissions already under "
+                   "review keep their chain; the next submission takes the new one."),
     Op("get", "/users", "listUsers", "List users", "Organisation", LIST, response="UserPage",
        errors=("401", "403", "422", "429"), description="Administrators only (others: 403)."),
     Op("post", "/users", "createUser", "Create a user", "Organisation", body="UserCreate", response="User",
@@ -85,8 +93,10 @@ OPERATIONS = [
                    "the deadline (give a `comment`). `version` is required; a stale one changes nothing."),
     Op("post", "/tasks/{task_id}/transitions", "transitionTask", "Change a measure's state", "Measures",
        body="Transition", response="Task", errors=(*WRITE_ERRORS, "404", "409"),
-       description="start, submit (owner or manager; `result` required), verify (a manager who did not "
-                   "submit it), reject and cancel (managers; `comment` required)."),
+       description="start, submit (owner or manager; `result` required), verify (a reviewer of the last step "
+                   "who did not submit it; `rating` optional, unsatisfied returns it), reject and cancel "
+                   "(`comment` required); in a review chain, pass (to the next step) and return (`to_step`, "
+                   "`comment`). One person decides at most one step of a submission."),
     Op("post", "/tasks/{task_id}/acknowledge", "acknowledgeTask", "Sign for a measure (签收)", "Measures",
        body="Acknowledge", response="Task", errors=(*WRITE_ERRORS, "404", "409"),
        description="The owner only, once per assignment; send `{}` or the `version` you saw."),
@@ -251,6 +261,8 @@ RESOURCES = {
     "Notice": (s.NOTICE, "提醒函 / 督办单: a numbered supervision document about listed measures"),
     "NoticeRecipient": (s.NOTICE_RECIPIENT, "A recipient of a notice and their 签收"),
     "NoticeReply": (s.NOTICE_REPLY, "A reply (反馈) to a notice and the issuer's decision"),
+    "ReviewStep": (s.REVIEW_STEP, "One step of a review chain"),
+    "ReviewChain": (s.REVIEW_CHAIN, "多级审核: the chain of verification steps that applies to a unit"),
 }
 REQUESTS = {
     "UnitCreate": s.UNIT_CREATE, "UserCreate": s.USER_CREATE, "SourceCreate": s.SOURCE_CREATE,
@@ -258,7 +270,8 @@ REQUESTS = {
     "TaskUpdate": s.TASK_UPDATE, "Transition": s.TRANSITION, "Acknowledge": s.ACKNOWLEDGE,
     "ProgressCreate": s.PROGRESS_CREATE, "ExtensionCreate": s.EXTENSION_CREATE, "Decision": s.DECISION,
     "NoticeCreate": s.NOTICE_CREATE, "NoticeAcknowledge": s.NOTICE_ACKNOWLEDGE,
-    "NoticeReplyCreate": s.NOTICE_REPLY_CREATE,
+    "NoticeReplyCreate": s.NOTICE_REPLY_CREATE, "ReviewStepInput": s.REVIEW_STEP_INPUT,
+    "ReviewChainSet": s.REVIEW_CHAIN_PUT,
 }
 PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice")
 

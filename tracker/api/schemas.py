@@ -76,6 +76,7 @@ PROBLEM = {
     "responsible_person_id": ID("责任人", nullable=True), "state": ENUM(ProblemState),
     "version": F("integer", description="Send it back with a PATCH; a stale one answers 409."),
 }
+RATINGS = ("satisfied", "basic", "unsatisfied")
 TASK = {
     "id": ID(), "problem_id": ID(), "measure": TEXT(), "target": TEXT(nullable=True), "type": ENUM(TaskType),
     "owner_id": ID(), "unit_id": ID(), "deadline": F("date", nullable=True),
@@ -85,6 +86,12 @@ TASK = {
     "submitted_at": F("datetime", nullable=True), "closed_at": F("datetime", nullable=True),
     "awaiting_ack": F("boolean", description="Waiting for its owner's 签收."),
     "acknowledged_at": F("datetime", nullable=True, description="When the owner signed for it (签收)."),
+    "submissions": F("integer", description="How many times it was submitted for close-out."),
+    "review_step": F("integer", nullable=True,
+                     description="The step of its review chain (多级审核) deciding the submission; "
+                                 "null unless submitted."),
+    "rating": F("enum", values=(*RATINGS, None), nullable=True,
+                description="整改成效评价 given when it was closed out; null if not rated."),
 }
 PROGRESS = {
     "id": ID(), "task_id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
@@ -95,6 +102,31 @@ EXTENSION = {
     "new_deadline": F("date"), "state": ENUM(ExtensionState), "decided_by_id": ID(nullable=True),
     "decided_at": F("datetime", nullable=True), "decision_comment": TEXT(nullable=True),
     "created_at": F("datetime"),
+}
+
+STEP_KINDS = ("managers", "unit", "person")
+REVIEW_STEP = {
+    "position": F("integer", description="1 is decided first."),
+    "kind": F("enum", values=STEP_KINDS,
+              description="managers: a manager of the measure's unit or above; unit: a manager of "
+                          "reviewer_unit_id; person: reviewer_id."),
+    "label": TEXT(60, description="What the step is called, e.g. 科室负责人审核."),
+    "reviewer_unit_id": ID(nullable=True), "reviewer_id": ID(nullable=True),
+}
+REVIEW_CHAIN = {
+    "unit_id": ID(),
+    "applies_from_unit_id": ID(nullable=True, description="The unit whose chain applies (this one or the "
+                                                          "nearest above with one); null: the default."),
+    "steps": F("objects", values=("ReviewStep",)),
+}
+REVIEW_STEP_INPUT = {
+    "kind": F("enum", values=STEP_KINDS, required=True), "label": TEXT(60, nullable=True),
+    "reviewer_unit_id": ID(nullable=True, description="kind unit: this unit or one above it."),
+    "reviewer_id": ID(nullable=True, description="kind person: a manager or viewer of this unit or above."),
+}
+REVIEW_CHAIN_PUT = {
+    "steps": F("objects", values=("ReviewStepInput",), required=True,
+               description="At most 5, in order; an empty list removes the unit's own chain."),
 }
 
 NOTICE_KINDS = ("reminder", "supervision")
@@ -172,9 +204,14 @@ TASK_UPDATE = {
     "comment": TEXT(nullable=True, description="Reason for a reassignment or a deadline change."),
 }
 TRANSITION = {
-    "action": F("enum", values=("start", "submit", "verify", "reject", "cancel"), required=True),
-    "comment": TEXT(nullable=True, description="Required to reject or cancel."),
+    "action": F("enum", values=("start", "submit", "verify", "reject", "cancel", "pass", "return"),
+                required=True,
+                description="pass and return are the in-between decisions of a review chain (多级审核)."),
+    "comment": TEXT(nullable=True, description="Required to reject, cancel or return."),
     "result": TEXT(nullable=True, description="整改成效; required to submit."),
+    "rating": F("enum", values=(*RATINGS, None), nullable=True,
+                description="verify: 整改成效评价; unsatisfied returns the measure (a comment is required)."),
+    "to_step": F("integer", nullable=True, description="return: the earlier step to send it back to."),
     "version": F("integer", nullable=True, description="When given, a stale version answers 409."),
 }
 ACKNOWLEDGE = {"version": F("integer", nullable=True, description="When given, a stale version answers 409.")}
@@ -250,6 +287,10 @@ def _value(field: F, value):
         if value not in field.values or value is None:
             raise ValueError(_l("Must be one of: %(values)s.",
                                 values=", ".join(v for v in field.values if v is not None)))
+        return value
+    if kind == "objects":  # each object is checked by the service, which names steps.N.field
+        if not isinstance(value, list) or len(value) > 20 or not all(isinstance(v, dict) for v in value):
+            raise ValueError(_l("Must be a list of objects."))
         return value
     if kind == "ids":
         if not isinstance(value, list) or len(value) > 200 or any(
@@ -495,6 +536,8 @@ def task_json(task, today: date, due_soon_days: int) -> dict:
         "light": light.value if light else None, "version": task.version,
         "submitted_at": _datetime(task.submitted_at), "closed_at": _datetime(task.closed_at),
         "awaiting_ack": task.awaiting_ack, "acknowledged_at": _datetime(task.acknowledged_at),
+        "submissions": task.submissions, "review_step": task.review_step,
+        "rating": task.rating.value if task.rating else None,
     }
 
 
@@ -511,6 +554,13 @@ def extension_json(ext) -> dict:
         "state": ext.state.value, "decided_by_id": ext.decided_by_id, "decided_at": _datetime(ext.decided_at),
         "decision_comment": ext.decision_comment, "created_at": _datetime(ext.created_at),
     }
+
+
+def review_chain_json(unit, applies, steps) -> dict:
+    return {"unit_id": unit.id, "applies_from_unit_id": applies.id if applies else None, "steps": [
+        {"position": i, "kind": s.kind.value, "label": s.label,
+         "reviewer_unit_id": s.reviewer_unit.id if s.reviewer_unit else None,
+         "reviewer_id": s.reviewer.id if s.reviewer else None} for i, s in enumerate(steps, start=1)]}
 
 
 def page_json(items: list, total: int, page: int, per_page: int) -> dict:

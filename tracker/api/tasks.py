@@ -111,11 +111,13 @@ def update_task(task_id: int):
 
 @bp.post("/tasks/<int:task_id>/transitions")
 def transition(task_id: int):
-    """start, submit (with result), verify, reject or cancel (with comment) a measure."""
+    """start, submit (with result), verify (with a rating), reject or cancel (with comment) a measure; pass
+    or return (to_step) a step of its review chain."""
     task = task_or_404(task_id)
     data = schemas.json_body(schemas.TRANSITION)
     services.transition(task, actor(), request_clock(), data["action"], comment=data.get("comment"),
-                        result=data.get("result"), expected_version=data.get("version"))
+                        result=data.get("result"), expected_version=data.get("version"),
+                        rating=data.get("rating"), to_step=data.get("to_step"))
     db.session.commit()
     return task_body(task)
 

@@ -12,6 +12,7 @@ from tracker.api import notices as _notices  # noqa: F401  (registers routes)
 from tracker.api import openapi
 from tracker.api import problems as _problems  # noqa: F401
 from tracker.api import reports as _reports  # noqa: F401
+from tracker.api import review as _review  # noqa: F401
 from tracker.api import tasks as _tasks  # noqa: F401
 from tracker.api import units as _units  # noqa: F401
 from tracker.api.base import bp

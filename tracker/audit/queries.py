@@ -12,6 +12,7 @@ from tracker.enums import ProblemState, TaskState, TaskType
 from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
+from tracker.review.models import Rating
 from tracker.tasks.models import Task
 
 # Which table an id-valued field of a problem's or a measure's snapshot points to.
@@ -26,6 +27,7 @@ ENUM_FIELDS: dict[tuple[str, str], type] = {
     (Problem.__tablename__, "state"): ProblemState,
     (Task.__tablename__, "state"): TaskState,
     (Task.__tablename__, "type"): TaskType,
+    (Task.__tablename__, "rating"): Rating,
 }
 
 

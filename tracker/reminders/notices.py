@@ -43,9 +43,11 @@ def _queue(kind: Kind, task: Task, recipients, actor: User, clock: Clock, **ctx)
     outbox.enqueue(rows)
 
 
-def submitted(task: Task, actor: User, clock: Clock) -> None:
-    """A measure awaits verification: its verifiers are told."""
-    _queue(Kind.SUBMITTED, task, verifiers(task, actor), actor, clock, result=task.result or "")
+def submitted(task: Task, actor: User, clock: Clock, reviewers: list[User] | None = None) -> None:
+    """A measure awaits verification: the reviewers of its chain's current step are told (None: the
+    default step's verifiers)."""
+    recipients = verifiers(task, actor) if reviewers is None else reviewers
+    _queue(Kind.SUBMITTED, task, recipients, actor, clock, result=task.result or "")
 
 
 def rejected(task: Task, actor: User, clock: Clock, reason: str | None) -> None:

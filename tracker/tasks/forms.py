@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tracker.enums import Light, TaskState, TaskType
 from tracker.i18n import lazy_gettext as _l
+from tracker.review.models import Rating
 
 TEXT = 5000  # the services' MAX_TEXT; checked here too so the error sits beside the field
 
@@ -55,7 +56,23 @@ class SubmitForm(VersionedForm):
 
 
 class VerifyForm(VersionedForm):
+    rating = SelectField(_l("Rating of the result (整改成效评价)"),
+                         choices=[("", _l("Not rated"))] + Rating.choices(), validators=[Optional()])
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+
+
+class PassForm(VersionedForm):
+    """A step of the review chain agrees; the next step decides."""
+
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+
+
+class ReturnForm(VersionedForm):
+    """Back to an earlier step of the review chain, with the reason."""
+
+    to_step = SelectField(_l("Back to step"), validate_choice=False)
+    comment = TextAreaField(_l("Reason"), validators=[
+        DataRequired(_l("Give a reason.")), Length(max=TEXT)])
 
 
 class ReasonForm(VersionedForm):

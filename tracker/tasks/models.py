@@ -21,6 +21,7 @@ from tracker.enums import (
 from tracker.extensions import db
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
+from tracker.review.models import Rating, TaskReviewStep
 
 # Open work that can fall overdue: the predicate of the partial index ix_tasks_overdue_deadline.
 OVERDUE_WORK_SQL = "state IN ('assigned', 'in_progress') AND type <> 'ongoing'"
@@ -114,12 +115,19 @@ class Task(TaskRules, db.Model):
     assigned_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     acknowledged_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
     ack_required: Mapped[bool] = mapped_column(default=True, server_default=sa.false())
+    # 多级审核: how many times it was submitted, the step of the chain deciding the current submission
+    # (None unless submitted), and the final step's rating (整改成效评价) of the close-out.
+    submissions: Mapped[int] = mapped_column(default=0, server_default="0")
+    review_step: Mapped[Optional[int]] = mapped_column()
+    rating: Mapped[Optional[Rating]] = mapped_column(enum_column(Rating))
 
     problem: Mapped[Problem] = relationship(back_populates="tasks")
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     unit: Mapped[Unit] = relationship()
     submitted_by: Mapped[Optional[User]] = relationship(foreign_keys=[submitted_by_id])
     closed_by: Mapped[Optional[User]] = relationship(foreign_keys=[closed_by_id])
+    review_steps: Mapped[list[TaskReviewStep]] = relationship(order_by=TaskReviewStep.position,
+                                                              cascade="all, delete-orphan")
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

@@ -377,12 +377,14 @@ def my_counters(actor: User, clock: Clock) -> dict[str, int]:
 
 
 def awaiting_verification(actor: User, limit: int):
-    """Submitted tasks this manager may verify (oldest submission first) and their total."""
-    where = rules.clause(actor, "verify")
+    """Submitted tasks whose current step of the review chain waits for this person's decision (verify at
+    the last step, pass before it), oldest submission first, with their steps; and their total."""
+    where = sa.or_(rules.clause(actor, "verify"), rules.clause(actor, "pass"))
     total = db.session.scalar(sa.select(sa.func.count(Task.id)).where(where))
     rows = db.session.scalars(
         sa.select(Task).where(where)
-        .options(joinedload(Task.problem), joinedload(Task.owner), joinedload(Task.unit))
+        .options(joinedload(Task.problem), joinedload(Task.owner), joinedload(Task.unit),
+                 selectinload(Task.review_steps))
         .order_by(Task.submitted_at, Task.id).limit(limit)
     ).all()
     return rows, total

@@ -21,6 +21,7 @@ from tracker.errors import InvalidTransition, PermissionDenied, ServiceError
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
+from tracker.tasks import review
 from tracker.tasks.models import Extension, Task
 
 
@@ -30,6 +31,7 @@ class Who(enum.Enum):
     OWNER = "owner"  # the measure's responsible person only
     WORKER = "worker"  # the owner, or a manager of the measure's unit subtree
     MANAGER = "manager"  # a manager of the measure's unit subtree (admins everywhere)
+    REVIEWER = "reviewer"  # a reviewer of the current step of the submission's chain (多级审核)
 
 
 def allow_self_verify() -> bool:
@@ -51,6 +53,8 @@ def _who_allows(who: Who, task: Task, actor: User) -> bool:
         return task.owner_id == actor.id
     if who is Who.MANAGER:
         return scope.can_manage_task(actor, task)
+    if who is Who.REVIEWER:
+        return review.may_decide(task, actor)
     return scope.can_work_on_task(actor, task)
 
 
@@ -59,6 +63,8 @@ def _who_clause(who: Who, actor: User):
         return Task.owner_id == actor.id
     if who is Who.MANAGER:
         return managed_clause(actor)
+    if who is Who.REVIEWER:
+        return review.reviewer_clause(actor)
     return sa.or_(Task.owner_id == actor.id, managed_clause(actor))
 
 
@@ -66,6 +72,7 @@ WHO_REFUSAL = {
     Who.OWNER: _l("Only the responsible person may do this."),
     Who.MANAGER: _l("Only a manager of this measure's unit may do this."),
     Who.WORKER: _l("Only the responsible person or a manager of this unit may do this."),
+    Who.REVIEWER: _l("This step of the review is not yours to decide."),
 }
 
 
@@ -117,6 +124,27 @@ AWAITING_ACK = Condition(
     clause=lambda actor: Task.awaiting_ack_clause(),
     refusal=lambda: InvalidTransition(_l("This measure is already signed for.")),
 )
+NOT_ANOTHER_STEP = Condition(  # one person decides at most one step of a submission's chain
+    test=lambda task, actor: not review.decided_another_step(task, actor),
+    clause=lambda actor: ~review.decided_another_step_clause(actor),
+    refusal=lambda: PermissionDenied(_l("You decided another step of this review; someone else must "
+                                        "decide this one.")),
+)
+AT_LAST_STEP = Condition(
+    test=lambda task, actor: review.at_last_step(task),
+    clause=lambda actor: review.last_step_clause(),
+    refusal=lambda: InvalidTransition(_l("Further steps of the review follow: pass it on to the next step.")),
+)
+BEFORE_LAST_STEP = Condition(
+    test=lambda task, actor: not review.at_last_step(task),
+    clause=lambda actor: ~review.last_step_clause(),
+    refusal=lambda: InvalidTransition(_l("This is the last step of the review: verify or return it.")),
+)
+AFTER_FIRST_STEP = Condition(
+    test=lambda task, actor: review.position(task) > 1,
+    clause=lambda actor: sa.func.coalesce(Task.review_step, 1) > 1,
+    refusal=lambda: InvalidTransition(_l("This is the first step of the review; there is none before it.")),
+)
 A_REQUEST_TO_DECIDE = Condition(
     test=lambda task, actor: any(may_decide_extension(e, actor) for e in pending_extensions(task)),
     clause=_pending_decidable_by,
@@ -126,12 +154,13 @@ A_REQUEST_TO_DECIDE = Condition(
 
 @dataclass(frozen=True)
 class Rule:
-    """One action: who may take it, from which states, to which state (None: the state stays)."""
+    """One action: who may take it, from which states, to which state (None: the state stays), and
+    the further conditions that must all hold (checked in order)."""
 
     who: Who
     states: tuple[TaskState, ...]
     to: TaskState | None = None
-    when: Condition | None = None
+    when: tuple[Condition, ...] = ()
 
 
 OPEN = OPEN_STATES
@@ -141,19 +170,25 @@ RULES: dict[str, Rule] = {
     # transitions (DESIGN §3)
     "start": Rule(Who.WORKER, (TaskState.ASSIGNED,), to=TaskState.IN_PROGRESS),
     "submit": Rule(Who.WORKER, WORKING, to=TaskState.SUBMITTED),
-    "verify": Rule(Who.MANAGER, (TaskState.SUBMITTED,), to=TaskState.CLOSED, when=NOT_OWN_SUBMISSION),
-    "reject": Rule(Who.MANAGER, (TaskState.SUBMITTED,), to=TaskState.IN_PROGRESS),
+    "verify": Rule(Who.REVIEWER, (TaskState.SUBMITTED,), to=TaskState.CLOSED,
+                   when=(NOT_OWN_SUBMISSION, NOT_ANOTHER_STEP, AT_LAST_STEP)),
+    "reject": Rule(Who.REVIEWER, (TaskState.SUBMITTED,), to=TaskState.IN_PROGRESS, when=(NOT_ANOTHER_STEP,)),
     "cancel": Rule(Who.MANAGER, OPEN, to=TaskState.CANCELLED),
     # actions that keep the state
-    "acknowledge": Rule(Who.OWNER, WORKING, when=AWAITING_ACK),  # 签收
+    "pass": Rule(Who.REVIEWER, (TaskState.SUBMITTED,),  # a step of the chain agrees: the next decides
+                 when=(NOT_OWN_SUBMISSION, NOT_ANOTHER_STEP, BEFORE_LAST_STEP)),
+    "return": Rule(Who.REVIEWER, (TaskState.SUBMITTED,), when=(NOT_ANOTHER_STEP, AFTER_FIRST_STEP)),
+    "acknowledge": Rule(Who.OWNER, WORKING, when=(AWAITING_ACK,)),  # 签收
     "progress": Rule(Who.WORKER, OPEN),
-    "extend": Rule(Who.WORKER, WORKING, when=HAS_A_DEADLINE_TO_EXTEND),
-    "decide_extension": Rule(Who.MANAGER, OPEN, when=A_REQUEST_TO_DECIDE),
+    "extend": Rule(Who.WORKER, WORKING, when=(HAS_A_DEADLINE_TO_EXTEND,)),
+    "decide_extension": Rule(Who.MANAGER, OPEN, when=(A_REQUEST_TO_DECIDE,)),
     "reassign": Rule(Who.MANAGER, OPEN),
     "edit": Rule(Who.MANAGER, OPEN),
-    "deadline": Rule(Who.MANAGER, OPEN, when=KEEPS_A_DEADLINE),
+    "deadline": Rule(Who.MANAGER, OPEN, when=(KEEPS_A_DEADLINE,)),
 }
 TRANSITIONS = tuple(name for name, rule in RULES.items() if rule.to is not None)
+# The review chain's in-between decisions: the state stays submitted, the step moves.
+STEP_DECISIONS = ("pass", "return")
 
 
 def _state_refusal(task: Task, rule: Rule) -> InvalidTransition:
@@ -179,15 +214,16 @@ def require(task: Task, actor: User, action: str, *, check_condition: bool = Tru
 
 
 def require_condition(task: Task, actor: User, rule: Rule) -> None:
-    """Raise the refusal of the rule's further condition when it does not hold."""
-    if rule.when is not None and not rule.when.test(task, actor):
-        raise rule.when.refusal()
+    """Raise the refusal of the first of the rule's further conditions that does not hold."""
+    for condition in rule.when:
+        if not condition.test(task, actor):
+            raise condition.refusal()
 
 
 def allowed(task: Task, actor: User, action: str) -> bool:
     rule = RULES[action]
     return (_who_allows(rule.who, task, actor) and task.state in rule.states
-            and (rule.when is None or rule.when.test(task, actor)))
+            and all(condition.test(task, actor) for condition in rule.when))
 
 
 def available(task: Task, actor: User) -> set[str]:
@@ -199,8 +235,7 @@ def clause(actor: User, action: str):
     """SQL twin of `allowed`: the measures on which `actor` may take `action` now."""
     rule = RULES[action]
     parts = [_who_clause(rule.who, actor), Task.state.in_(rule.states)]
-    if rule.when is not None:
-        parts.append(rule.when.clause(actor))
+    parts.extend(condition.clause(actor) for condition in rule.when)
     return sa.and_(*parts)
 
 

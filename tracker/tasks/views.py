@@ -30,16 +30,18 @@ from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
 from tracker.supervision import queries as notice_queries
-from tracker.tasks import evidence, export, queries, rules, services
+from tracker.tasks import evidence, export, queries, review, rules, services
 from tracker.tasks.forms import (
     AcknowledgeForm,
     DeadlineForm,
     DecideForm,
     EditForm,
     ExtensionForm,
+    PassForm,
     ProgressForm,
     ReasonForm,
     ReassignForm,
+    ReturnForm,
     StartForm,
     SubmitForm,
     TaskFilterForm,
@@ -60,6 +62,8 @@ PAGE_FORMS = {
     "start": StartForm,
     "submit": SubmitForm,
     "verify": VerifyForm,
+    "pass": PassForm,
+    "return": ReturnForm,
     "reject": ReasonForm,
     "cancel": ReasonForm,
     "extend": ExtensionForm,
@@ -73,6 +77,8 @@ DONE = {
     "start": _l("Work on the measure has started."),
     "submit": _l("Submitted for close-out."),
     "verify": _l("The measure is closed out."),
+    "pass": _l("Passed on to the next step of the review."),
+    "return": _l("Returned to an earlier step of the review."),
     "reject": _l("The measure was returned for more work."),
     "cancel": _l("The measure is cancelled."),
     "extend": _l("Extension requested; a manager will decide."),
@@ -209,7 +215,15 @@ def _blank_forms(task: Task, actions: set[str]) -> dict:
         forms["deadline"].deadline.data = task.deadline
     if "reassign" in forms:
         _fill_reassign(forms["reassign"])
+    if "return" in forms:
+        _fill_return(forms["return"], task)
     return forms
+
+
+def _fill_return(form: ReturnForm, task: Task) -> None:
+    """The earlier steps of the submission's chain, nearest first."""
+    earlier = [s for s in task.review_steps if s.position < review.position(task)]
+    form.to_step.choices = [(str(s.position), f"{s.position}. {s.label}") for s in reversed(earlier)]
 
 
 def _fill_reassign(form: ReassignForm) -> None:
@@ -237,6 +251,7 @@ def _render_task(task: Task, active: str | None = None, form=None, status: int =
         "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
         entries=entries, names=names, pending=pending,
         evidence_files=queries.task_evidence(task),
+        decisions=review.decisions(task), current_step=review.current_step(task),
     )
     return html, status
 
@@ -312,6 +327,8 @@ def transition(task_id: int, action: str):
             comment=f.comment.data if hasattr(f, "comment") else None,
             result=f.result.data if hasattr(f, "result") else None,
             uploads=_uploads(f) if hasattr(f, "files") else None,
+            rating=f.rating.data if hasattr(f, "rating") else None,
+            to_step=f.to_step.data if hasattr(f, "to_step") else None,
             expected_version=f.expected_version(),
         )
 

@@ -6,7 +6,8 @@ command, job) commits once. The modules, by concern:
 
 - `editing`: create a measure, edit its text, reassign it, move its deadline;
 - `acknowledgement`: 签收 of a measure by its owner;
-- `transitions`: start, submit, verify (销号), reject, cancel, and the notices they queue;
+- `transitions`: start, submit, verify (销号), reject, cancel, a review chain's pass and return (多级审核),
+  and the notices they queue;
 - `progress` and `files`: progress notes and evidence;
 - `extensions`: extension requests and decisions;
 - `problem_state`: a problem's state derived from its measures.
@@ -24,11 +25,22 @@ from tracker.tasks.services.extensions import (
 )
 from tracker.tasks.services.problem_state import derive_problem_state, refresh_problem_state
 from tracker.tasks.services.progress import post_progress
-from tracker.tasks.services.transitions import ACTIONS, cancel, reject, start, submit, transition, verify
+from tracker.tasks.services.transitions import (
+    ACTIONS,
+    cancel,
+    pass_step,
+    reject,
+    return_to_step,
+    start,
+    submit,
+    transition,
+    verify,
+)
 
 __all__ = [
     "ACTIONS", "ALREADY_DECIDED", "acknowledge", "ALREADY_PENDING", "MAX_TEXT", "TASK_FIELDS",
     "cancel", "change_deadline", "check_owner", "check_version", "create_task", "decide_extension",
-    "derive_problem_state", "may_decide_extension", "post_progress", "reassign_task", "refresh_problem_state",
-    "reject", "request_extension", "start", "submit", "transition", "update_task", "verify",
+    "derive_problem_state", "may_decide_extension", "pass_step", "post_progress", "reassign_task",
+    "refresh_problem_state", "reject", "request_extension", "return_to_step", "start", "submit", "transition",
+    "update_task", "verify",
 ]

@@ -14,7 +14,7 @@ from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.tasks.models import Task
 
-TASK_FIELDS = ("measure", "target", "type", "owner_id", "unit_id", "deadline", "state", "result")
+TASK_FIELDS = ("measure", "target", "type", "owner_id", "unit_id", "deadline", "state", "result", "rating")
 MAX_TEXT = 5000
 
 

@@ -17,7 +17,8 @@ from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.reminders import notices
-from tracker.tasks import rules
+from tracker.review.models import Decision, Rating, ReviewDecision
+from tracker.tasks import review, rules
 from tracker.tasks.evidence import Upload
 from tracker.tasks.models import Evidence, Task
 from tracker.tasks.services.acknowledgement import acknowledge_by_working
@@ -25,7 +26,7 @@ from tracker.tasks.services.common import TASK_FIELDS, audit_change, check_versi
 from tracker.tasks.services.files import attach
 from tracker.tasks.services.problem_state import refresh_problem_state
 
-ACTIONS = rules.TRANSITIONS
+ACTIONS = (*rules.TRANSITIONS, *rules.STEP_DECISIONS)  # what the task page and the API's transitions take
 
 
 def guard(task: Task, actor: User, action: str, expected_version: int | None) -> rules.Rule:
@@ -71,20 +72,57 @@ def submit(task: Task, actor: User, clock: Clock, *, result: str | None,
     task.result = result
     task.submitted_at = clock.now()
     task.submitted_by_id = actor.id
+    task.submissions += 1
+    review.copy_chain(task)
     audit_change(task, actor, clock, "task.submit", before)
-    notices.submitted(task, actor, clock)
+    _tell_step(task, actor, clock)
     return task
 
 
+def _tell_step(task: Task, actor: User, clock: Clock) -> None:
+    """The reviewers of the step the submission now waits at are told."""
+    notices.submitted(task, actor, clock, review.reviewers(task, review.current_step(task), actor))
+
+
+def _decide(task: Task, actor: User, clock: Clock, decision: Decision, *, comment: str | None,
+            rating: Rating | None = None, to_position: int | None = None) -> None:
+    """Record a decision at the current step with a snapshot of what the reviewer saw."""
+    step = review.current_step(task)
+    db.session.add(ReviewDecision(
+        task_id=task.id, submission=task.submissions or 1, position=review.position(task),
+        steps=len(task.review_steps) or 1, step_label=step.label if step else "", decision=decision,
+        to_position=to_position, rating=rating, comment=comment, decided_by_id=actor.id,
+        decided_at=clock.now(), snapshot=review.snapshot(task)))
+
+
+def _rating(value) -> Rating | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Rating(value)
+    except ValueError:
+        raise ValidationFailed(_l("Choose a rating."), {"rating": [_l("Choose a rating.")]}) from None
+
+
 def verify(task: Task, actor: User, clock: Clock, *, expected_version: int | None = None,
-           comment: str | None = None) -> Task:
-    """submitted → closed (销号), by a manager who did not submit it."""
+           comment: str | None = None, rating: Rating | str | None = None) -> Task:
+    """submitted → closed (销号), at the last step of the chain, by a reviewer who did not submit it,
+    with the rating (整改成效评价); 不满意 cannot close: it returns the measure to its owner."""
+    rating = _rating(rating)
+    if rating == Rating.UNSATISFIED:
+        rules.require(task, actor, "verify", check_condition=False)
+        if not review.at_last_step(task):
+            raise rules.AT_LAST_STEP.refusal()
+        return reject(task, actor, clock, comment=comment, expected_version=expected_version, rating=rating)
     rule = guard(task, actor, "verify", expected_version)
     before = audit.snapshot(task, TASK_FIELDS)
+    _decide(task, actor, clock, Decision.VERIFY, comment=comment, rating=rating)
     task.state = rule.to
     task.closed_at = clock.now()
     task.closed_on = clock.today()
     task.closed_by_id = actor.id
+    task.rating = rating
+    task.review_step = None
     audit_change(task, actor, clock, "task.verify", before, comment)
     settle_pending_extensions(task, actor, clock, comment)
     refresh_problem_state(task.problem, actor, clock)
@@ -92,16 +130,61 @@ def verify(task: Task, actor: User, clock: Clock, *, expected_version: int | Non
     return task
 
 
+def pass_step(task: Task, actor: User, clock: Clock, *, expected_version: int | None = None,
+              comment: str | None = None) -> Task:
+    """A step before the last agrees: the next step of the chain decides (the state stays submitted)."""
+    guard(task, actor, "pass", expected_version)
+    errors: dict = {}
+    comment = text(comment, "comment", errors, required=False, label=_l("Comment"))
+    raise_if(errors)
+    _decide(task, actor, clock, Decision.PASS, comment=comment)
+    was = review.position(task)
+    task.review_step = was + 1
+    _audit_step(task, actor, clock, "task.pass", was, comment)
+    _tell_step(task, actor, clock)
+    return task
+
+
+def return_to_step(task: Task, actor: User, clock: Clock, *, to_step: int | str | None,
+                   comment: str | None, expected_version: int | None = None) -> Task:
+    """Send the submission back to an earlier step of the chain, with the reason."""
+    guard(task, actor, "return", expected_version)
+    errors: dict = {}
+    comment = text(comment, "comment", errors, required=True, label=_l("Reason"))
+    try:
+        target = int(to_step)
+    except (TypeError, ValueError):
+        target = 0
+    if not 1 <= target < review.position(task):
+        errors.setdefault("to_step", []).append(_l("Choose an earlier step."))
+    raise_if(errors)
+    _decide(task, actor, clock, Decision.RETURN, comment=comment, to_position=target)
+    was = review.position(task)
+    task.review_step = target
+    _audit_step(task, actor, clock, "task.return", was, comment)
+    _tell_step(task, actor, clock)
+    return task
+
+
+def _audit_step(task: Task, actor: User, clock: Clock, action: str, was: int, comment: str | None) -> None:
+    db.session.flush()  # bumps the version: a concurrent decision on the same step fails here
+    audit.record(actor, clock, action, task, before={"review_step": was},
+                 after={"review_step": task.review_step}, comment=comment, task_id=task.id,
+                 problem_id=task.problem_id)
+
+
 def reject(task: Task, actor: User, clock: Clock, *, comment: str | None,
-           expected_version: int | None = None) -> Task:
-    """submitted → in_progress, with the reason the owner must address."""
+           expected_version: int | None = None, rating: Rating | None = None) -> Task:
+    """submitted → in_progress, with the reason the owner must address (from any step of the chain)."""
     rule = guard(task, actor, "reject", expected_version)
     errors: dict = {}
     comment = text(comment, "comment", errors, required=True, label=_l("Reason"))
     raise_if(errors)
     before = audit.snapshot(task, TASK_FIELDS)
+    _decide(task, actor, clock, Decision.REJECT, comment=comment, rating=rating)
     task.state = rule.to
     task.submitted_at = None
+    task.review_step = None
     audit_change(task, actor, clock, "task.reject", before, comment)
     notices.rejected(task, actor, clock, comment)
     return task
@@ -117,6 +200,7 @@ def cancel(task: Task, actor: User, clock: Clock, *, comment: str | None,
     before = audit.snapshot(task, TASK_FIELDS)
     task.state = rule.to
     task.cancelled_at = clock.now()
+    task.review_step = None
     audit_change(task, actor, clock, "task.cancel", before, comment)
     settle_pending_extensions(task, actor, clock, comment)
     refresh_problem_state(task.problem, actor, clock)
@@ -136,17 +220,24 @@ def settle_pending_extensions(task: Task, actor: User, clock: Clock, comment: st
                      task_id=task.id, problem_id=task.problem_id)
 
 
-TRANSITION_CALLS = {"start": start, "submit": submit, "verify": verify, "reject": reject, "cancel": cancel}
+TRANSITION_CALLS = {"start": start, "submit": submit, "verify": verify, "reject": reject, "cancel": cancel,
+                    "pass": pass_step, "return": return_to_step}
 
 
 def transition(task: Task, actor: User, clock: Clock, action: str, *, comment: str | None = None,
                result: str | None = None, expected_version: int | None = None,
-               uploads: list[Upload] | None = None) -> Task:
+               uploads: list[Upload] | None = None, rating: str | None = None,
+               to_step: int | str | None = None) -> Task:
     """Dispatch one of ACTIONS by name (the API and the task page use this)."""
     if action not in TRANSITION_CALLS:
         raise ValidationFailed(_l("Unknown action."), {"action": [_l("Unknown action.")]})
     if action == "submit":
         return submit(task, actor, clock, result=result, expected_version=expected_version, uploads=uploads)
+    if action == "verify":
+        return verify(task, actor, clock, comment=comment, expected_version=expected_version, rating=rating)
+    if action == "return":
+        return return_to_step(task, actor, clock, to_step=to_step, comment=comment,
+                              expected_version=expected_version)
     return TRANSITION_CALLS[action](task, actor, clock, comment=comment, expected_version=expected_version)
 
 
