@@ -55,7 +55,8 @@ def test_a_manager_sets_a_chain_through_the_editor(client, org, login_as):
             {"kind": "person", "reviewer": str(org.viewer_root.id), "title": "分管领导审核"}]
     saved = client.post(f"/units/{org.a.id}/review-chain", data=chain_form(rows, _csrf(form)))
     assert saved.status_code == 302
-    assert [(s.position, s.label) for s in chains.own_steps(org.a)] == [(1, "科室负责人审核"), (2, "分管领导审核")]
+    assert [(s.position, s.label) for s in chains.own_steps(org.a)] == [
+        (1, "科室负责人审核"), (2, "分管领导审核")]
     listing = client.get("/review-chains").get_data(as_text=True)
     assert 'data-unit="A1" data-steps="2"' in listing  # A1 inherits A's chain
 
@@ -75,8 +76,8 @@ def test_the_editor_shows_each_error_beside_its_field_and_keeps_nothing(client, 
 
 
 def test_removing_a_chain(client, org, clock, login_as):
-    chains.set_chain(org.mgr_a, org.a, [{"kind": "managers"}, {"kind": "person", "reviewer_id": org.mgr_root.id}],
-                     clock)
+    steps = [{"kind": "managers"}, {"kind": "person", "reviewer_id": org.mgr_root.id}]
+    chains.set_chain(org.mgr_a, org.a, steps, clock)
     db.session.commit()
     login_as(org.mgr_a)
     form = client.get(f"/units/{org.a.id}/review-chain").get_data(as_text=True)
@@ -163,17 +164,22 @@ def test_the_chain_through_the_api(org, api, submitted):  # noqa: F811
     mgr = api(org.mgr_a)
     assert mgr.get(f"/units/{org.a.id}/review-chain").get_json() == {
         "unit_id": org.a.id, "applies_from_unit_id": None,
-        "steps": [{"position": 1, "kind": "managers", "label": "", "reviewer_unit_id": None, "reviewer_id": None}]}
+        "steps": [{"position": 1, "kind": "managers", "label": "", "reviewer_unit_id": None,
+                   "reviewer_id": None}]}
     steps = [{"kind": "unit", "reviewer_unit_id": org.a.id, "label": "科室负责人审核"},
              {"kind": "person", "reviewer_id": org.viewer_root.id}]
-    put = mgr.client.put(f"/api/v1/units/{org.a.id}/review-chain", json={"steps": steps}, headers=mgr.headers)
+    put = mgr.client.put(f"/api/v1/units/{org.a.id}/review-chain", json={"steps": steps},
+                         headers=mgr.headers)
     assert put.status_code == 200, put.get_json()
     body = put.get_json()
-    assert body["applies_from_unit_id"] == org.a.id and [s["kind"] for s in body["steps"]] == ["unit", "person"]
-    assert api(org.staff_a1).get(f"/units/{org.a1.id}/review-chain").get_json()["applies_from_unit_id"] == org.a.id
+    assert body["applies_from_unit_id"] == org.a.id
+    assert [s["kind"] for s in body["steps"]] == ["unit", "person"]
+    inherited = api(org.staff_a1).get(f"/units/{org.a1.id}/review-chain").get_json()
+    assert inherited["applies_from_unit_id"] == org.a.id
 
     bad = mgr.client.put(f"/api/v1/units/{org.a.id}/review-chain",
-                         json={"steps": [{"kind": "person", "reviewer_id": org.mgr_b.id}]}, headers=mgr.headers)
+                         json={"steps": [{"kind": "person", "reviewer_id": org.mgr_b.id}]},
+                         headers=mgr.headers)
     assert bad.status_code == 422 and "steps.1.reviewer_id" in bad.get_json()["fields"]
     for who, status in (("staff_a", 403), ("mgr_b", 404)):
         client = api(org.users[who])

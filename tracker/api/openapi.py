@@ -233,6 +233,8 @@ REPORT = _obj({
                      "reply_on_time_rate": RATE}),
     "acknowledgement": _obj({"asked": INT, "acknowledged": INT, "rate": RATE,
                              "median_hours": {"type": "number", "nullable": True, "minimum": 0}}),
+    "ratings": _obj({"satisfied": INT, "basic": INT, "unsatisfied": INT, "satisfaction_rate": RATE},
+                    "整改成效评价 given in the period; the rate counts satisfied and basically satisfied."),
     "by_source": {"type": "array", "items": BREAKDOWN},
     "by_category": {"type": "array", "items": BREAKDOWN},
     "closed_items": {"type": "array", "items": _obj({

@@ -396,6 +396,10 @@ TASK_FILTERS = {
     "awaiting_ack": Q("boolean", "`true`: only measures not yet signed for (未签收)."),
     "stalled": Q("boolean", "`true`: only measures with no progress for STALL_DAYS."),
     "leader": Q("id", "The problem's responsible leader's user id."),
+    "rating": Q("enum", "整改成效评价 of the close-out: satisfied, basic, `rated` (any) or `unrated` (closed "
+                        "without one).", values=task_queries.RATING_FILTERS),
+    "review_step": Q("integer", "Submitted and waiting at this step of its review chain (多级审核).",
+                     maximum=task_queries.MAX_STEP),
     "due_before": Q("date", "Deadline on or before this date."),
     "due_after": Q("date", "Deadline on or after this date."),
     "q": Q("string", "Words in the measure, target, result, problem number or description."),

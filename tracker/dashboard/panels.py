@@ -97,6 +97,9 @@ class PagePieces:
             Figure("acknowledged", _("Signed for"), f.acknowledged,
                    _("Rate %(rate)s; median %(median)s", rate=f.ack_rate_text,
                      median=f.ack_median_text or "—")),
+            Figure("rated", _("Results rated"), f.rated,
+                   _("Satisfied or basically satisfied %(rate)s", rate=f.satisfaction_rate_text),
+                   self.tasks_url(state="closed", rating="rated")),
         ]
 
     # --- panels ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
+from tracker.review.models import Rating, ReviewDecision
 from tracker.supervision.models import Notice, NoticeKind, NoticeTask
 from tracker.tasks.models import Extension, Task
 
@@ -114,6 +115,10 @@ class RectificationFigures:
     ack_asked: int = 0
     acknowledged: int = 0
     ack_median_hours: float | None = None
+    # 整改成效评价 given at the last step of the review in the period (不满意 returned the measure).
+    rated_satisfied: int = 0
+    rated_basic: int = 0
+    rated_unsatisfied: int = 0
     by_source: list[BreakdownRow] = field(default_factory=list)
     by_category: list[BreakdownRow] = field(default_factory=list)
     closed_items: list[ClosedItem] = field(default_factory=list)
@@ -130,6 +135,15 @@ class RectificationFigures:
     @property
     def on_time_rate(self) -> Decimal | None:
         return percent(self.closed_on_time, self.closed)
+
+    @property
+    def rated(self) -> int:
+        return self.rated_satisfied + self.rated_basic + self.rated_unsatisfied
+
+    @property
+    def satisfaction_rate_text(self) -> str:
+        """满意和基本满意率: (satisfied + basically satisfied) / rated."""
+        return format_rate(percent(self.rated_satisfied + self.rated_basic, self.rated))
 
     @property
     def notices_total(self) -> int:
@@ -175,6 +189,8 @@ class RectificationFigures:
         def rate(value):
             return float(value) if value is not None else None
 
+        satisfied = self.rated_satisfied + self.rated_basic
+
         def rows(items):
             return [{"key": r.key, "label": str(r.label), "problems": r.problems, "measures": r.measures,
                      "closed": r.closed} for r in items]
@@ -194,6 +210,9 @@ class RectificationFigures:
             "acknowledgement": {"asked": self.ack_asked, "acknowledged": self.acknowledged,
                                 "rate": rate(percent(self.acknowledged, self.ack_asked)),
                                 "median_hours": self.ack_median_hours},
+            "ratings": {"satisfied": self.rated_satisfied, "basic": self.rated_basic,
+                        "unsatisfied": self.rated_unsatisfied,
+                        "satisfaction_rate": rate(percent(satisfied, self.rated))},
             "by_source": rows(self.by_source), "by_category": rows(self.by_category),
             "closed_items": [
                 {"problem_id": i.problem_id, "problem_number": i.problem_number,
@@ -262,6 +281,8 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     - in_progress: measures − closed, i.e. measures still being rectified at the end of the period.
     - overdue: measures matching Task.overdue_clause(as_of), as_of = min(date_to, today): deadline
       before as_of, still assigned or in progress (on the current state), not ongoing.
+    - ratings: 整改成效评价 given to those measures at the last step of their review in the period
+      (满意 and 基本满意 closed them, 不满意 returned them); satisfaction rate = (满意 + 基本满意) / rated.
     - extensions: approved Extension rows of those problems' tasks (any state) decided in the period.
     - by_source / by_category: problems, measures and closed measures per source kind / category.
     - closed_items: the closed measures, by closing date; open_items: the in-progress measures, by
@@ -278,6 +299,7 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     figures.extensions = _count_extensions(problem_ids, date_from, date_to, clock)
     _count_notices(figures, unit, date_from, date_to, clock)
     _count_acknowledgements(figures, measure_filter)
+    _count_ratings(figures, measure_filter, date_from, date_to, clock)
     figures.closed_items = _closed_items(sa.and_(measure_filter, closed))
     figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
@@ -443,6 +465,21 @@ def _count_acknowledgements(figures: RectificationFigures, measure_filter) -> No
         middle = len(waits) // 2
         figures.ack_median_hours = (waits[middle] if len(waits) % 2
                                     else (waits[middle - 1] + waits[middle]) / 2)
+
+
+def _count_ratings(figures: RectificationFigures, measure_filter, date_from: date, date_to: date,
+                   clock: Clock) -> None:
+    start, end = _local_bounds(date_from, date_to, clock)
+    rows = db.session.execute(
+        sa.select(ReviewDecision.rating, sa.func.count())
+        .where(ReviewDecision.rating.is_not(None), ReviewDecision.decided_at >= start,
+               ReviewDecision.decided_at < end,
+               ReviewDecision.task_id.in_(sa.select(Task.id).where(measure_filter)))
+        .group_by(ReviewDecision.rating)).all()
+    counts = dict(rows)
+    figures.rated_satisfied = counts.get(Rating.SATISFIED, 0)
+    figures.rated_basic = counts.get(Rating.BASIC, 0)
+    figures.rated_unsatisfied = counts.get(Rating.UNSATISFIED, 0)
 
 
 def _closed_items(condition) -> list[ClosedItem]:

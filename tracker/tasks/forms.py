@@ -127,6 +127,8 @@ class TaskFilterForm(Form):
     type = SelectField(_l("Type"), validate_choice=False)
     overdue = BooleanField(_l("Overdue only"))
     awaiting_ack = BooleanField(_l("Not signed for"))
+    rating = SelectField(_l("Rating"), validate_choice=False)
+    review_step = SelectField(_l("Review step"), validate_choice=False)
     due_after = StringField(_l("Deadline from"))
     due_before = StringField(_l("Deadline to"))
     q = StringField(_l("Search"))
@@ -139,3 +141,6 @@ class TaskFilterForm(Form):
         self.source.choices, self.category.choices = sources, categories
         self.light.choices = Light.choices()
         self.type.choices = TaskType.choices()
+        self.rating.choices = [("rated", _l("Rated")), (Rating.SATISFIED.value, Rating.SATISFIED.label),
+                               (Rating.BASIC.value, Rating.BASIC.label), ("unrated", _l("Closed, not rated"))]
+        self.review_step.choices = [(str(n), _l("Waiting at step %(n)s", n=n)) for n in range(1, 6)]

@@ -19,6 +19,7 @@ from tracker.extensions import MAX_ID, db
 from tracker.org.models import Unit, User
 from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Problem, Source
+from tracker.review.models import Rating
 from tracker.tasks import rules
 from tracker.tasks.models import Evidence, Extension, Progress, Task, TaskRules
 
@@ -53,6 +54,11 @@ def _enum(enum_cls, value: Any):
         return None
 
 
+RATED, UNRATED = "rated", "unrated"
+RATING_FILTERS = (*(r.value for r in Rating if r != Rating.UNSATISFIED), RATED, UNRATED)
+MAX_STEP = 9
+
+
 @dataclass
 class TaskFilters:
     """What the user asked the list for; every field None/False means "no restriction"."""
@@ -72,6 +78,8 @@ class TaskFilters:
     awaiting_ack: bool = False  # not yet signed for (未签收)
     stalled: bool = False  # no progress for STALL_DAYS
     leader_id: int | None = None  # the problem's responsible leader
+    rating: str | None = None  # a Rating value of the close-out, RATED (any) or UNRATED (closed, none)
+    review_step: int | None = None  # submitted and waiting at this step of its review chain
 
     @classmethod
     def from_args(cls, args: Mapping) -> TaskFilters:
@@ -102,6 +110,8 @@ class TaskFilters:
             awaiting_ack=str(args.get("awaiting_ack") or "").strip().lower() in TRUE_WORDS,
             stalled=str(args.get("stalled") or "").strip().lower() in TRUE_WORDS,
             leader_id=_int(get("leader")),
+            rating=rating if (rating := str(args.get("rating") or "").strip()) in RATING_FILTERS else None,
+            review_step=step if (step := _int(args.get("review_step"))) and step <= MAX_STEP else None,
         )
 
     @property
@@ -175,6 +185,15 @@ def _where(filters: TaskFilters, clock: Clock, due_soon_days: int) -> list:
         terms.append(Problem.responsible_leader_id == filters.leader_id)
     if filters.light:
         terms.append(light_clause(filters.light, today, due_soon_days))
+    if filters.rating == RATED:
+        terms.append(Task.rating.is_not(None))
+    elif filters.rating == UNRATED:
+        terms.append(sa.and_(Task.state == TaskState.CLOSED, Task.rating.is_(None)))
+    elif filters.rating:
+        terms.append(Task.rating == Rating(filters.rating))
+    if filters.review_step:
+        terms.append(sa.and_(Task.state == TaskState.SUBMITTED,
+                             sa.func.coalesce(Task.review_step, 1) == filters.review_step))
     if filters.due_after:
         terms.append(Task.deadline >= filters.due_after)
     if filters.due_before:
