@@ -19,6 +19,8 @@ from openpyxl import Workbook
 
 from tracker.clock import Clock
 from tracker.demo.data import (
+    CHAIN_DAY,
+    CHAINS,
     DEMO_LOGINS,
     EVIDENCE,
     ISSUES,
@@ -37,6 +39,7 @@ from tracker.org import services as org
 from tracker.org.models import Unit, User
 from tracker.problems import services as problems
 from tracker.problems.models import Category, Source
+from tracker.review import chains
 from tracker.supervision import services as notices
 from tracker.tasks import services as tasks
 from tracker.tasks.evidence import Upload
@@ -178,8 +181,10 @@ class _Story:
             tasks.post_progress(task, who, clock, body=step.text, uploads=uploads)
         elif step.kind == "submit":
             tasks.submit(task, who, clock, result=step.text, uploads=uploads)
+        elif step.kind == "pass":
+            tasks.pass_step(task, who, clock, comment=step.text)
         elif step.kind == "verify":
-            tasks.verify(task, who, clock, comment=step.text)
+            tasks.verify(task, who, clock, comment=step.text, rating=step.rating)
         elif step.kind == "reject":
             tasks.reject(task, who, clock, comment=step.text)
         elif step.kind == "cancel":
@@ -221,7 +226,16 @@ class _Story:
             elif scenario == "closed":
                 notices.decide(notice, leader, self.clock_on(-1, 30 + n), accept=True)
 
+    def set_chains(self, clock: Clock) -> None:
+        for unit, by, steps in CHAINS:
+            chains.set_chain(self.users[by], self.units[unit], [
+                {"kind": kind, "label": label,
+                 "reviewer_unit_id": self.units[who].id if kind == "unit" else None,
+                 "reviewer_id": self.users[who].id if kind == "person" else None}
+                for kind, who, label in steps], clock)
+
     def plan(self) -> None:
+        self.at(CHAIN_DAY, self.set_chains)
         by_key = {s.key: s for s in SOURCES}
         for spec in SOURCES:
             self.at(spec.day, partial(self.record_source, spec))

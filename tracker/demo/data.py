@@ -46,6 +46,12 @@ USERS = (  # username, name, role, unit code; the comment is the person's post
     ("hujuan", "胡娟", Role.STAFF, "CWK"),  # 会计
     ("fengjun", "冯军", Role.VIEWER, "DD2"),  # 支部纪检委员 (read-only)
 )
+# 多级审核: 第一执法大队党支部 sets a three-step chain five days ago (earlier close-outs had one step).
+CHAIN_DAY = -5
+CHAINS = (  # unit code, set by, steps (kind, unit code or username, label)
+    ("DD1", "zhangjianguo", (("unit", "DD1", "支部书记审核"), ("person", "wanghaiyan", "纪检组长审核"),
+                             ("unit", "ZFJ", "局党委审核"))),
+)
 
 _UNIT_NAMES = {code: name for code, name, _ in UNITS}
 DEMO_LOGINS: list[tuple[str, str, str, str]] = [
@@ -68,12 +74,13 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # progress, submit, verify, reject, cancel, extend, approve, refuse
+    kind: str  # progress, submit, pass, verify, reject, cancel, extend, approve, refuse
     day: int  # days relative to today; always in the past
     text: str | None = None
     who: str | None = None  # username; the measure's owner when None
     to: int | None = None  # extend: the requested deadline, days relative to today
     files: tuple[str, ...] = ()  # evidence: names of EVIDENCE files
+    rating: str | None = None  # verify: 整改成效评价
 
 
 def progress(day, text, *files):
@@ -84,8 +91,12 @@ def submit(day, text, *files):
     return Step("submit", day, text, files=files)
 
 
-def verify(day, who, text="材料齐全，整改到位，同意销号。"):
-    return Step("verify", day, text, who)
+def verify(day, who, text="材料齐全，整改到位，同意销号。", rating="satisfied"):
+    return Step("verify", day, text, who, rating=rating)
+
+
+def pass_(day, who, text="同意，报上一级审核。"):
+    return Step("pass", day, text, who)
 
 
 def reject(day, who, text):
@@ -276,6 +287,7 @@ ISSUES = (
                              "支部交叉检查记录.txt"),
                     submit(-2, "已统一使用党建工作纪实本，完成两个季度交叉检查，发现问题4个，"
                                "均已整改到位。"),
+                    pass_(-1, "liqiang", "材料齐全，同意，报纪检组长审核。"),
                 ),
             ),
             Measure(
@@ -356,7 +368,7 @@ ISSUES = (
                     progress(-60, "已核查报销单据312笔，发现附件不全11笔。"),
                     submit(-47, "核查报销单据312笔，11笔附件不全的单据已补齐审批手续。",
                            "报销单据核查情况.xlsx"),
-                    verify(-46, "zhenghong"),
+                    verify(-46, "zhenghong", rating="basic"),
                 ),
             ),
             Measure(
@@ -563,7 +575,7 @@ ISSUES = (
                 "hexue", "DD2", -20, "投诉人满意", IMMEDIATE,
                 steps=(
                     submit(-24, "已对涉事队员批评教育，开展文明执法专题培训1次，并向投诉人反馈处理结果。"),
-                    verify(-23, "zhaolei"),
+                    verify(-23, "zhaolei", rating="basic"),
                 ),
             ),
             Measure(

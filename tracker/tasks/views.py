@@ -133,8 +133,9 @@ def home():
     if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):
         desk = queries.supervision_desk(current_user, now)
         notices = notice_queries.awaiting_reply_counts(current_user, now)
-    if current_user.role in (Role.ADMIN, Role.MANAGER):
+    if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):  # a leader may decide a named step
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
+    if current_user.role in (Role.ADMIN, Role.MANAGER):
         extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
     return render_template(
         "tasks/home.html",
