@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from tracker.audit.models import AuditEvent
 from tracker.enums import ProblemState, TaskState, TaskType
 from tracker.extensions import db
+from tracker.followup.models import PeriodKind
 from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem, Source
 from tracker.review.models import Rating
@@ -28,6 +29,7 @@ ENUM_FIELDS: dict[tuple[str, str], type] = {
     (Task.__tablename__, "state"): TaskState,
     (Task.__tablename__, "type"): TaskType,
     (Task.__tablename__, "rating"): Rating,
+    (Task.__tablename__, "period"): PeriodKind,
 }
 
 

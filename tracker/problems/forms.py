@@ -22,6 +22,7 @@ from wtforms.utils import unset_value
 from wtforms.validators import Optional
 
 from tracker.enums import TaskType
+from tracker.followup.models import PeriodKind
 from tracker.i18n import lazy_gettext as _l
 
 NONE = ""  # value of the "— choose —" option
@@ -53,6 +54,9 @@ def _select(label, needed=False, **kw):
     return SelectField(label, coerce=optional_int, validate_choice=False, validators=validators, **kw)
 
 
+PERIOD_CHOICES = [("", _l("None"))] + PeriodKind.choices()
+
+
 class MeasureForm(Form):
     """One measure row (no CSRF of its own: it lives inside a protected form)."""
 
@@ -62,6 +66,8 @@ class MeasureForm(Form):
     owner = _select(_l("Responsible person"), needed=True)
     unit = _select(_l("Responsible unit"), needed=True)
     deadline = DateField(_l("Deadline"), validators=[Optional()])
+    period = SelectField(_l("Periodic close-out (阶段性销号)"), choices=PERIOD_CHOICES, default="",
+                         validate_choice=False)
 
     def is_empty(self) -> bool:
         """A row left blank is skipped; the type select always has a value, so it does not count."""

@@ -247,7 +247,8 @@ def _measure_data(row) -> dict:
     errors: dict = {}
     data = dict(measure=row.measure.data, target=row.target.data, type=TaskType(row.type.data),
                 owner=scope.lookup(User, row.owner.data, "owner", errors, "person"),
-                unit=scope.lookup(Unit, row.unit.data, "unit", errors, "unit"), deadline=row.deadline.data)
+                unit=scope.lookup(Unit, row.unit.data, "unit", errors, "unit"), deadline=row.deadline.data,
+                period=row.period.data or None)
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors)
     return data

@@ -113,6 +113,11 @@ def _subject(kind: NotificationKind, ctx: dict) -> str:
                        unit=n.addressee_unit, title=n.title, number=n.number_text, days=n.days_late)
     elif kind == NotificationKind.VERIFIED:
         text = gettext("Closed out: %(measure)s", measure=item.short)
+    elif kind == NotificationKind.PERIOD_DUE:
+        text = gettext("%(period)s result due by %(date)s: %(measure)s", period=ctx["period"],
+                       date=ctx["period_end"].isoformat(), measure=item.short)
+    elif kind == NotificationKind.PERIOD_MISSED:
+        text = gettext("%(period)s missed: %(measure)s", period=ctx["period"], measure=item.short)
     else:
         text = gettext("Weekly rectification digest (%(week)s)", week=ctx["week"])
     return f"[{gettext('Rectification Tracker')}] {text}"[:255]

@@ -30,6 +30,8 @@ class NotificationKind(LabelledEnum):
     NOTICE_ISSUED = "notice_issued"
     NOTICE_REPLY_DUE = "notice_reply_due"
     NOTICE_REPLY_ESCALATION = "notice_reply_escalation"
+    PERIOD_DUE = "period_due"
+    PERIOD_MISSED = "period_missed"
 
     @classmethod
     def _labels(cls):
@@ -48,6 +50,8 @@ class NotificationKind(LabelledEnum):
             cls.NOTICE_ISSUED: _l("Notice received"),
             cls.NOTICE_REPLY_DUE: _l("Notice reply overdue"),
             cls.NOTICE_REPLY_ESCALATION: _l("Notice reply overdue: escalation"),
+            cls.PERIOD_DUE: _l("Period result due"),
+            cls.PERIOD_MISSED: _l("Period missed"),
         }
 
 

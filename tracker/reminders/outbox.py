@@ -39,6 +39,7 @@ from sqlalchemy.orm import joinedload
 from tracker.clock import Clock, utcnow
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
 from tracker.extensions import db
+from tracker.followup.models import PeriodState, TaskPeriod
 from tracker.reminders.delivery import Attachment, PermanentFailure, TemporaryFailure, backend_for_app
 from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
 from tracker.supervision import document
@@ -47,7 +48,8 @@ from tracker.tasks.models import Task
 
 # Kinds addressed to the owner: a reassignment makes them stale. Escalations are about the task.
 OWNER_KINDS = {NotificationKind.ASSIGNED, NotificationKind.DUE_SOON, NotificationKind.OVERDUE,
-               NotificationKind.ONGOING, NotificationKind.ACK_DUE, NotificationKind.ACK_ESCALATION}
+               NotificationKind.ONGOING, NotificationKind.ACK_DUE, NotificationKind.ACK_ESCALATION,
+               NotificationKind.PERIOD_DUE}
 # Kinds about a missing 签收: moot once the owner signed.
 ACK_KINDS = {NotificationKind.ACK_DUE, NotificationKind.ACK_ESCALATION}
 # States in which a reminder of each kind still makes sense.
@@ -63,7 +65,11 @@ LIVE_STATES = {
     NotificationKind.VERIFIED: {TaskState.CLOSED},
     NotificationKind.ACK_DUE: set(OVERDUE_STATES),
     NotificationKind.ACK_ESCALATION: set(OVERDUE_STATES),
+    NotificationKind.PERIOD_DUE: set(OVERDUE_STATES),
+    NotificationKind.PERIOD_MISSED: set(OVERDUE_STATES),
 }
+# 阶段性销号: `deadline` holds the start of the period a message is about; a result for it makes it moot.
+PERIOD_KINDS = {NotificationKind.PERIOD_DUE, NotificationKind.PERIOD_MISSED}
 TRANSITION_KINDS = {NotificationKind.SUBMITTED, NotificationKind.REJECTED, NotificationKind.VERIFIED}
 # Kinds about a deadline: a moved deadline makes them stale.
 DEADLINE_KINDS = {NotificationKind.DUE_SOON, NotificationKind.OVERDUE, NotificationKind.ESCALATION,
@@ -202,6 +208,10 @@ def stale_reason(n: Notification, task: Task | Notice | None) -> str | None:
         return "signed for"
     if n.kind in DEADLINE_KINDS and n.deadline != task.deadline:
         return "deadline changed"
+    if n.kind in PERIOD_KINDS and db.session.scalar(sa.select(sa.exists().where(
+            TaskPeriod.task_id == task.id, TaskPeriod.period_start == n.deadline,
+            TaskPeriod.state != PeriodState.REJECTED))):
+        return "period result submitted"
     return None
 
 

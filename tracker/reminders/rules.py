@@ -17,6 +17,8 @@ from sqlalchemy.orm import aliased, joinedload, selectinload
 from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, TaskType
 from tracker.extensions import db
+from tracker.followup import periods
+from tracker.followup.models import PeriodKind, TaskPeriod, period_label, period_of, previous_period
 from tracker.org import queries as org_queries
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
@@ -112,13 +114,64 @@ def escalation(clock: Clock) -> list[dict]:
 
 
 def ongoing(clock: Clock) -> list[dict]:
-    """Ongoing (长期坚持) measures: a progress reminder each month, from the month after assignment."""
+    """Ongoing (长期坚持) measures without a period: a progress reminder each month, from the month after
+    assignment. Those with a period (阶段性销号) get `period_due` and `period_missed` instead."""
     local = clock.local_now()
     # Compared in UTC: SQLite stores the UTC wall time and ignores an offset on the parameter.
     month_start = datetime.combine(local.date().replace(day=1), time(), tzinfo=clock.tz).astimezone(UTC)
-    found = _task_rows(Task.type == TaskType.ONGOING, Task.created_at < month_start)
+    found = _task_rows(Task.type == TaskType.ONGOING, Task.period.is_(None), Task.created_at < month_start)
     month = f"{local:%Y-%m}"
     return _build([(Kind.ONGOING, r[1], f"ongoing:{r[0].id}:{month}:u{r[1].id}", r) for r in found], clock)
+
+
+def _period_rows(candidates, clock: Clock) -> list[dict]:
+    """Like _build, for a period's messages: (kind, recipient, key, task row, period start, period end)."""
+    known = outbox.existing_keys(c[2] for c in candidates)
+    today, rows, seen = clock.today(), [], set()
+    for kind, user, key, r, start, end in candidates:
+        if key in known or key in seen or not user.active:
+            continue
+        seen.add(key)
+        task = r[0]
+        item = messages.make_item(task, number=r[2], unit=r[3], owner=r[1].name, today=today)
+        label = period_label(task.period, start, user.language or "zh")
+        message = messages.render(kind, user, item=item, period=label, period_end=end)
+        values = outbox.row(kind, user, key, clock, message, task=task)
+        values["deadline"] = start  # the period it is about: moot once that period has a result
+        rows.append(values)
+    return rows
+
+
+def period_due(clock: Clock) -> list[dict]:
+    """阶段性销号: within DUE_SOON_DAYS of the end of the current period, nothing submitted for it yet — its
+    owner, once per period."""
+    today, candidates = clock.today(), []
+    for kind in PeriodKind:
+        start, end = period_of(kind, today)
+        if (end - today).days > _cfg("DUE_SOON_DAYS"):
+            continue
+        live = sa.select(TaskPeriod.id).where(TaskPeriod.task_id == Task.id, TaskPeriod.period_start == start,
+                                              TaskPeriod.state.in_(periods.LIVE))
+        for r in _task_rows(Task.type == TaskType.ONGOING, Task.period == kind, ~live.exists()):
+            key = f"period_due:{r[0].id}:{start}:u{r[1].id}"
+            candidates.append((Kind.PERIOD_DUE, r[1], key, r, start, end))
+    return _period_rows(candidates, clock)
+
+
+def period_missed(clock: Clock) -> list[dict]:
+    """The last ended period has no result: the owner and the nearest managers, once per period."""
+    today = clock.today()
+    found = _task_rows(periods.missed_clause(today))
+    if not found:
+        return []
+    managers, candidates = org_queries.managers_by_unit(), []
+    for r in found:
+        task = r[0]
+        start, end = previous_period(task.period, today)
+        for user in [r[1], *org_queries.nearest_managers(r[4], managers, {task.owner_id})]:
+            candidates.append((Kind.PERIOD_MISSED, user, f"period_missed:{task.id}:{start}:u{user.id}", r,
+                               start, end))
+    return _period_rows(candidates, clock)
 
 
 def _not_signed_for(clock: Clock, setting: str):
@@ -195,5 +248,5 @@ def notice_reply_escalation(clock: Clock) -> list[dict]:
                         lambda n, u: f"notice_reply_escalation:{n.id}:{n.reply_due_on}:u{u.id}", clock)
 
 
-RULES = (due_soon, overdue, escalation, ongoing, ack_due, ack_escalation, notice_reply_due,
-         notice_reply_escalation)
+RULES = (due_soon, overdue, escalation, ongoing, period_due, period_missed, ack_due, ack_escalation,
+         notice_reply_due, notice_reply_escalation)

@@ -9,6 +9,7 @@ from wtforms.fields import BooleanField, DateField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from tracker.enums import Light, TaskState, TaskType
+from tracker.followup.models import PeriodKind
 from tracker.i18n import lazy_gettext as _l
 from tracker.review.models import Rating
 
@@ -67,6 +68,21 @@ class PassForm(VersionedForm):
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
 
 
+class PeriodForm(FlaskForm):
+    """One period's result of an ongoing measure (阶段性销号)."""
+
+    period_start = SelectField(_l("Period"), validate_choice=False)
+    result = TextAreaField(_l("Result of the period"), validators=[
+        DataRequired(_l("Describe what was done in the period.")), Length(max=TEXT)])
+    files = MultipleFileField(_l("Evidence files"))
+
+
+class PeriodDecisionForm(FlaskForm):
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
+    approve = SubmitField(_l("Verify the period"))
+    reject = SubmitField(_l("Return"))
+
+
 class ReturnForm(VersionedForm):
     """Back to an earlier step of the review chain, with the reason."""
 
@@ -113,6 +129,8 @@ class EditForm(VersionedForm):
         DataRequired(_l("Describe the measure.")), Length(max=TEXT)])
     target = TextAreaField(_l("Target"), validators=[Optional(), Length(max=TEXT)])
     type = SelectField(_l("Type"), choices=TaskType.choices, validators=[InputRequired()])
+    period = SelectField(_l("Periodic close-out (阶段性销号)"),
+                         choices=lambda: [("", _l("None"))] + PeriodKind.choices(), validate_choice=False)
 
 
 class TaskFilterForm(Form):

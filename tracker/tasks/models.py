@@ -19,6 +19,7 @@ from tracker.enums import (
     enum_column,
 )
 from tracker.extensions import db
+from tracker.followup.models import PeriodKind
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.review.models import Rating, TaskReviewStep
@@ -120,6 +121,8 @@ class Task(TaskRules, db.Model):
     submissions: Mapped[int] = mapped_column(default=0, server_default="0")
     review_step: Mapped[Optional[int]] = mapped_column()
     rating: Mapped[Optional[Rating]] = mapped_column(enum_column(Rating))
+    # 阶段性销号: an ongoing measure's period (None: no periodic close-outs, a monthly progress reminder).
+    period: Mapped[Optional[PeriodKind]] = mapped_column(enum_column(PeriodKind))
 
     problem: Mapped[Problem] = relationship(back_populates="tasks")
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
@@ -213,6 +216,9 @@ class Evidence(db.Model):
     progress_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("progress.id", ondelete="SET NULL"), index=True
     )
+    # Evidence of one period's result (阶段性销号).
+    period_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("task_periods.id", ondelete="SET NULL"),
+                                                     index=True)
     filename: Mapped[str] = mapped_column(sa.String(255))
     stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True)
     content_type: Mapped[str] = mapped_column(sa.String(120))

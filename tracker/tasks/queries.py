@@ -395,6 +395,15 @@ def my_counters(actor: User, clock: Clock) -> dict[str, int]:
     return {key: int(value or 0) for key, value in row._mapping.items()}
 
 
+def period_evidence(task: Task) -> dict[int, list[Evidence]]:
+    """The evidence of each period's result of the measure, by period result id (one query)."""
+    found: dict[int, list[Evidence]] = {}
+    for ev in db.session.scalars(sa.select(Evidence).where(Evidence.task_id == task.id,
+                                                          Evidence.period_id.is_not(None)).order_by(Evidence.id)):
+        found.setdefault(ev.period_id, []).append(ev)
+    return found
+
+
 def awaiting_verification(actor: User, limit: int):
     """Submitted tasks whose current step of the review chain waits for this person's decision (verify at
     the last step, pass before it), oldest submission first, with their steps; and their total."""

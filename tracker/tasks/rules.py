@@ -19,6 +19,7 @@ from tracker import scope
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, ExtensionState, Role, TaskState, TaskType
 from tracker.errors import InvalidTransition, PermissionDenied, ServiceError
 from tracker.extensions import db
+from tracker.followup.models import PeriodState, TaskPeriod
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.tasks import review
@@ -145,6 +146,29 @@ AFTER_FIRST_STEP = Condition(
     clause=lambda actor: sa.func.coalesce(Task.review_step, 1) > 1,
     refusal=lambda: InvalidTransition(_l("This is the first step of the review; there is none before it.")),
 )
+HAS_PERIODS = Condition(  # 阶段性销号: an ongoing measure with a period
+    test=lambda task, actor: task.type == TaskType.ONGOING and task.period is not None,
+    clause=lambda actor: sa.and_(Task.type == TaskType.ONGOING, Task.period.is_not(None)),
+    refusal=lambda: InvalidTransition(_l("Only an ongoing measure with a period has periodic close-outs.")),
+)
+
+
+def _period_decidable_by(actor: User):
+    clause = sa.and_(TaskPeriod.task_id == Task.id, TaskPeriod.state == PeriodState.SUBMITTED)
+    if not allow_self_verify():
+        clause = sa.and_(clause, TaskPeriod.submitted_by_id != actor.id)
+    return sa.exists().where(clause)
+
+
+def _has_period_to_decide(task: Task, actor: User) -> bool:
+    return db.session.scalar(sa.select(_period_decidable_by(actor).where(Task.id == task.id)))
+
+
+A_PERIOD_TO_DECIDE = Condition(
+    test=_has_period_to_decide,
+    clause=_period_decidable_by,
+    refusal=lambda: InvalidTransition(_l("There is no period result for you to decide.")),
+)
 A_REQUEST_TO_DECIDE = Condition(
     test=lambda task, actor: any(may_decide_extension(e, actor) for e in pending_extensions(task)),
     clause=_pending_decidable_by,
@@ -182,6 +206,8 @@ RULES: dict[str, Rule] = {
     "progress": Rule(Who.WORKER, OPEN),
     "extend": Rule(Who.WORKER, WORKING, when=(HAS_A_DEADLINE_TO_EXTEND,)),
     "decide_extension": Rule(Who.MANAGER, OPEN, when=(A_REQUEST_TO_DECIDE,)),
+    "submit_period": Rule(Who.WORKER, WORKING, when=(HAS_PERIODS,)),  # 阶段性销号
+    "decide_period": Rule(Who.MANAGER, OPEN, when=(A_PERIOD_TO_DECIDE,)),
     "reassign": Rule(Who.MANAGER, OPEN),
     "edit": Rule(Who.MANAGER, OPEN),
     "deadline": Rule(Who.MANAGER, OPEN, when=(KEEPS_A_DEADLINE,)),

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -24,6 +25,8 @@ from tracker.clock import request_clock
 from tracker.enums import ExtensionState, Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
+from tracker.followup import periods
+from tracker.followup.models import PeriodState, TaskPeriod
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User, indented, person_label
@@ -38,6 +41,8 @@ from tracker.tasks.forms import (
     EditForm,
     ExtensionForm,
     PassForm,
+    PeriodDecisionForm,
+    PeriodForm,
     ProgressForm,
     ReasonForm,
     ReassignForm,
@@ -70,6 +75,7 @@ PAGE_FORMS = {
     "decide_extension": DecideForm,
     "reassign": ReassignForm,
     "deadline": DeadlineForm,
+    "submit_period": PeriodForm,
 }
 DONE = {
     "acknowledge": _l("You signed for the measure."),
@@ -85,6 +91,7 @@ DONE = {
     "reassign": _l("The measure is reassigned."),
     "deadline": _l("The deadline is changed."),
     "edit": _l("The measure is saved."),
+    "submit_period": _l("The period's result is submitted; a manager will verify it."),
 }
 DETAIL_OPTIONS = (
     joinedload(Task.unit),
@@ -221,6 +228,12 @@ def _blank_forms(task: Task, actions: set[str]) -> dict:
     return forms
 
 
+def _fill_period(form: PeriodForm, rows) -> None:
+    """The periods that may still be reported on, the current (or latest) first."""
+    form.period_start.choices = [(row.start.isoformat(), row.label) for row in reversed(rows)
+                                 if row.open_for_submission]
+
+
 def _fill_return(form: ReturnForm, task: Task) -> None:
     """The earlier steps of the submission's chain, nearest first."""
     earlier = [s for s in task.review_steps if s.position < review.position(task)]
@@ -248,8 +261,18 @@ def _render_task(task: Task, active: str | None = None, form=None, status: int =
                     and e.extension.state == ExtensionState.PENDING), None)
     if pending is None:
         forms.pop("decide_extension", None)  # nothing to decide: no empty form on the page
+    period_rows = periods.periods(task, request_clock(), str(get_locale() or "zh"))
+    if "submit_period" in forms:
+        _fill_period(forms["submit_period"], period_rows)
+        if not forms["submit_period"].period_start.choices:
+            forms.pop("submit_period")
+    period_forms = {row.submission.id: PeriodDecisionForm(formdata=None, prefix=f"period{row.submission.id}")
+                    for row in period_rows if row.submission is not None
+                    and row.submission.state == PeriodState.SUBMITTED
+                    and periods.may_decide(row.submission, task, current_user)}
     html = render_template(
         "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
+        periods=period_rows, period_forms=period_forms, period_files=queries.period_evidence(task),
         entries=entries, names=names, pending=pending,
         evidence_files=queries.task_evidence(task),
         decisions=review.decisions(task), current_step=review.current_step(task),
@@ -378,6 +401,45 @@ def decide_extension(extension_id: int):
     return _act(task, "decide_extension", form, call, message=message)
 
 
+@bp.route("/tasks/<int:task_id>/periods", methods=["POST"])
+@login_required
+def submit_period(task_id: int):
+    """Report one period's result of an ongoing measure (阶段性销号)."""
+    task = _load(task_id)
+    form = PeriodForm(prefix="submit_period")
+    _fill_period(form, periods.periods(task, request_clock()))
+    return _act(task, "submit_period", form, lambda f: periods.submit_period(
+        task, current_user, request_clock(), result=f.result.data, period_start=f.period_start.data,
+        uploads=_uploads(f)))
+
+
+@bp.route("/periods/<int:period_id>/decide", methods=["POST"])
+@login_required
+def decide_period(period_id: int):
+    """Verify or return one period's result."""
+    sub = db.session.get(TaskPeriod, period_id) if 0 < period_id <= MAX_ID else None
+    if sub is None:
+        abort(404)
+    task = _load(sub.task_id)
+    form = PeriodDecisionForm(prefix=f"period{sub.id}")
+
+    def call(f):
+        if not (f.approve.data or f.reject.data):
+            raise ValidationFailed(_l("Choose Verify or Return."))
+        periods.decide_period(sub, current_user, request_clock(), approve=bool(f.approve.data),
+                              comment=f.comment.data)
+
+    def message(f):
+        return _("The period is closed out.") if f.approve.data else _("The period's result is returned.")
+
+    def render(status):  # the decision forms sit in the periods table: say what was wrong above it
+        for message_text in [*form.form_errors, *form.comment.errors] or [_("Try again.")]:
+            flash(str(message_text), "danger")
+        return redirect(url_for("tasks.task_detail", task_id=task.id) + "#periods")
+
+    return _act(task, "decide_period", form, call, render=render, message=message)
+
+
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
 @login_required
 def reassign(task_id: int):
@@ -421,7 +483,8 @@ def edit(task_id: int):
         return render(200)
     return _act(task, "edit", form, lambda f: services.update_task(
         task, current_user, request_clock(), measure=f.measure.data, target=f.target.data,
-        type=TaskType(f.type.data), expected_version=f.expected_version()), render)
+        type=TaskType(f.type.data), period=f.period.data or None, expected_version=f.expected_version()),
+        render)
 
 
 # --- evidence ---------------------------------------------------------------------------------

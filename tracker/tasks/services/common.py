@@ -10,11 +10,13 @@ from tracker.clock import Clock
 from tracker.enums import Role, TaskType
 from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import db
+from tracker.followup.models import PeriodKind
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 from tracker.tasks.models import Task
 
-TASK_FIELDS = ("measure", "target", "type", "owner_id", "unit_id", "deadline", "state", "result", "rating")
+TASK_FIELDS = ("measure", "target", "type", "period", "owner_id", "unit_id", "deadline", "state", "result",
+               "rating")
 MAX_TEXT = 5000
 
 
@@ -55,6 +57,21 @@ def check_owner(owner: User | None, errors: dict, field: str = "owner", actor: U
         errors.setdefault(field, []).append(
             _l("%(name)s is a read-only user and cannot own a measure.", name=owner.name)
         )
+
+
+def check_period(type_: TaskType, period, errors: dict):
+    """A period (阶段性销号) only for an ongoing measure; returns the PeriodKind or None."""
+    if period in (None, ""):
+        return None
+    try:
+        kind = PeriodKind(getattr(period, "value", period))
+    except ValueError:
+        errors.setdefault("period", []).append(_l("Choose monthly, quarterly, half-yearly or yearly."))
+        return None
+    if TaskType(type_) != TaskType.ONGOING:
+        errors.setdefault("period", []).append(_l("Only an ongoing measure has periodic close-outs."))
+        return None
+    return kind
 
 
 def check_deadline(type_: TaskType, deadline: date | None, clock: Clock, errors: dict, *, new: bool) -> None:

@@ -21,11 +21,14 @@ from tracker.tasks.services.common import (
     audit_change,
     check_deadline,
     check_owner,
+    check_period,
     check_version,
     raise_if,
     text,
 )
 from tracker.tasks.services.problem_state import refresh_problem_state
+
+KEEP = object()  # update_task: leave the period as it is
 
 
 def create_task(
@@ -41,6 +44,7 @@ def create_task(
     target: str | None = None,
     allow_past_deadline: bool = False,
     notify_owner: bool = True,
+    period=None,
 ) -> Task:
     """Add a measure to a problem and assign it to its owner.
 
@@ -58,8 +62,10 @@ def create_task(
     elif not scope.manages(actor, unit):
         errors.setdefault("unit", []).append(scope.NO_SUCH["unit"])
     check_deadline(TaskType(type), deadline, clock, errors, new=not allow_past_deadline)
+    period = check_period(type, period, errors)
     raise_if(errors)
     task = Task(
+        period=period,
         problem=problem,
         measure=measure,
         target=target,
@@ -93,17 +99,22 @@ def update_task(
     measure: str,
     target: str | None,
     type: TaskType,
+    period=KEEP,
 ) -> Task:
-    """Edit a measure's text, target and type (owner and deadline have their own actions)."""
+    """Edit a measure's text, target, type and period (owner and deadline have their own actions).
+    An ongoing measure keeps its period unless one is given; any other type has none."""
     rules.require(task, actor, "edit")
     check_version(task, expected_version)
     errors: dict = {}
     measure = text(measure, "measure", errors, required=True, label=_l("Measure"))
     target = text(target, "target", errors, required=False, label=_l("Target"))
     check_deadline(TaskType(type), task.deadline, clock, errors, new=False)
+    if period is KEEP:
+        period = task.period if TaskType(type) == TaskType.ONGOING else None
+    period = check_period(type, period, errors)
     raise_if(errors)
     before = audit.snapshot(task, TASK_FIELDS)
-    task.measure, task.target, task.type = measure, target, TaskType(type)
+    task.measure, task.target, task.type, task.period = measure, target, TaskType(type), period
     audit_change(task, actor, clock, "task.update", before)
     return task
 

@@ -1,0 +1,131 @@
+"""Follow-up of long-term and closed measures (DESIGN §3 "Supervision and follow-up").
+
+- 阶段性销号: an ongoing measure has a period (month, quarter, half-year, year, on the calendar); each
+  period the owner submits that period's result and evidence, a manager verifies or rejects it, and
+  the measure stays open. A period that ended with nothing submitted or verified is missed.
+"""
+
+from __future__ import annotations
+
+from calendar import monthrange
+from datetime import date, datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tracker.clock import utcnow
+from tracker.enums import LabelledEnum, enum_column
+from tracker.extensions import db
+from tracker.i18n import lazy_gettext as _l
+from tracker.org.models import User
+
+
+class PeriodKind(LabelledEnum):
+    MONTH = "month"
+    QUARTER = "quarter"
+    HALF = "half"
+    YEAR = "year"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.MONTH: _l("Monthly"), cls.QUARTER: _l("Quarterly"), cls.HALF: _l("Half-yearly"),
+                cls.YEAR: _l("Yearly")}
+
+    @property
+    def months(self) -> int:
+        return {"month": 1, "quarter": 3, "half": 6, "year": 12}[self.value]
+
+
+def period_of(kind: PeriodKind, day: date) -> tuple[date, date]:
+    """The calendar period of `kind` that holds `day`: (first day, last day)."""
+    first_month = (day.month - 1) // kind.months * kind.months + 1
+    start = date(day.year, first_month, 1)
+    last_month = first_month + kind.months - 1
+    return start, date(day.year, last_month, monthrange(day.year, last_month)[1])
+
+
+def next_period(kind: PeriodKind, start: date) -> tuple[date, date]:
+    month = start.month + kind.months
+    return period_of(kind, date(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 1))
+
+
+def previous_period(kind: PeriodKind, day: date) -> tuple[date, date]:
+    """The last period that ended before the one holding `day`."""
+    start, _ = period_of(kind, day)
+    month = start.month - kind.months
+    year = start.year + (month - 1) // 12
+    return period_of(kind, date(year, (month - 1) % 12 + 1, 1))
+
+
+def periods_between(kind: PeriodKind, first: date, last: date) -> list[tuple[date, date]]:
+    """Every period from the one holding `first` to the one holding `last`, in order."""
+    out = []
+    start, end = period_of(kind, first)
+    while start <= last:
+        out.append((start, end))
+        start, end = next_period(kind, start)
+    return out
+
+
+def period_label(kind: PeriodKind, start: date, lang: str = "zh") -> str:
+    """2026年3月, 2026年第一季度, 2026年上半年, 2026年度 (or 2026-03, 2026 Q1, 2026 H1, 2026)."""
+    zh = lang.startswith("zh")
+    if kind == PeriodKind.MONTH:
+        return f"{start.year}年{start.month}月" if zh else f"{start:%Y-%m}"
+    if kind == PeriodKind.QUARTER:
+        q = (start.month - 1) // 3 + 1
+        return f"{start.year}年第{'一二三四'[q - 1]}季度" if zh else f"{start.year} Q{q}"
+    if kind == PeriodKind.HALF:
+        return f"{start.year}年{'上' if start.month == 1 else '下'}半年" if zh else \
+            f"{start.year} H{1 if start.month == 1 else 2}"
+    return f"{start.year}年度" if zh else str(start.year)
+
+
+class PeriodState(LabelledEnum):
+    SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.SUBMITTED: _l("Awaiting verification"), cls.VERIFIED: _l("Period closed out"),
+                cls.REJECTED: _l("Returned")}
+
+
+# A period has at most one live (submitted or verified) result; a returned one may be sent again.
+LIVE_PERIOD_SQL = "state <> 'rejected'"
+
+
+class TaskPeriod(db.Model):
+    """One period's result of an ongoing measure (阶段性销号) and its verification."""
+
+    __tablename__ = "task_periods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"))
+    kind: Mapped[PeriodKind] = mapped_column(enum_column(PeriodKind))
+    period_start: Mapped[date] = mapped_column(sa.Date)
+    period_end: Mapped[date] = mapped_column(sa.Date)
+    result: Mapped[str] = mapped_column(sa.Text)
+    state: Mapped[PeriodState] = mapped_column(enum_column(PeriodState), default=PeriodState.SUBMITTED)
+    submitted_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    submitted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    decided_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    decided_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    decided_on: Mapped[Optional[date]] = mapped_column(sa.Date)  # local date, for the report
+    decision_comment: Mapped[Optional[str]] = mapped_column(sa.Text)
+    # Two managers deciding at once: the second UPDATE finds the version moved and changes nothing.
+    version: Mapped[int] = mapped_column(default=1)
+
+    submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])
+    decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.CheckConstraint("period_end >= period_start", name="period_order"),
+        sa.Index("ix_task_periods_task_id_period_start", "task_id", "period_start"),
+        sa.Index("ux_task_periods_one_live", "task_id", "period_start", unique=True,
+                 sqlite_where=sa.text(LIVE_PERIOD_SQL), postgresql_where=sa.text(LIVE_PERIOD_SQL)),
+        sa.Index("ix_task_periods_state_decided_on", "state", "decided_on"),
+    )
