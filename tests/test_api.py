@@ -530,7 +530,7 @@ def test_openapi_document_matches_the_routes(app, client):
     assert set(schemas_["Task"]["properties"]) == {
         "id", "problem_id", "measure", "target", "type", "owner_id", "unit_id", "deadline",
         "original_deadline", "state", "result", "overdue", "light", "version", "submitted_at", "closed_at",
-        "awaiting_ack", "acknowledged_at", "submissions", "review_step", "rating"}
+        "awaiting_ack", "acknowledged_at", "submissions", "review_step", "rating", "period"}
     assert set(schemas_["Problem"]["properties"]) == {
         "id", "number", "description", "category", "source_id", "unit_id", "found_on",
         "responsible_leader_id", "lead_unit_id", "cooperating_unit_ids", "responsible_person_id", "state",

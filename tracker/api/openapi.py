@@ -107,6 +107,17 @@ OPERATIONS = [
                    "send multipart/form-data with `body` and one `files` part per file."),
     Op("post", "/tasks/{task_id}/extensions", "requestExtension", "Request an extension", "Measures",
        body="ExtensionCreate", response="Extension", status="201", errors=(*WRITE_ERRORS, "404", "409")),
+    Op("get", "/tasks/{task_id}/periods", "listPeriods", "Periods of an ongoing measure (阶段性销号)",
+       "Measures", response="PeriodRowPage", errors=("401", "404", "429"),
+       description="Every period from the one of assignment to the current one, oldest first, with its "
+                   "result (the live one, else the last returned one) and whether it was missed."),
+    Op("post", "/tasks/{task_id}/periods", "submitPeriod", "Submit a period's result", "Measures",
+       body="PeriodCreate", response="Period", status="201", errors=(*WRITE_ERRORS, "404", "409"), files=True,
+       description="The owner or a manager of an ongoing measure with a period; the measure stays open. "
+                   "Evidence files: multipart/form-data with `result` and `files` parts."),
+    Op("post", "/periods/{period_id}/decision", "decidePeriod", "Verify or return a period's result",
+       "Measures", body="Decision", response="Period", errors=(*WRITE_ERRORS, "404", "409"),
+       description="A manager of the measure's unit who did not submit it; returning needs a comment."),
     Op("post", "/extensions/{extension_id}/decision", "decideExtension", "Decide an extension request",
        "Measures", body="Decision", response="Extension", errors=(*WRITE_ERRORS, "404", "409"),
        description="Managers of the measure's unit; approving moves the deadline, rejecting needs "
@@ -264,6 +275,8 @@ RESOURCES = {
     "NoticeRecipient": (s.NOTICE_RECIPIENT, "A recipient of a notice and their 签收"),
     "NoticeReply": (s.NOTICE_REPLY, "A reply (反馈) to a notice and the issuer's decision"),
     "ReviewStep": (s.REVIEW_STEP, "One step of a review chain"),
+    "Period": (s.PERIOD, "阶段性销号: one period's result of an ongoing measure and its verification"),
+    "PeriodRow": (s.PERIOD_ROW, "One period of an ongoing measure"),
     "ReviewChain": (s.REVIEW_CHAIN, "多级审核: the chain of verification steps that applies to a unit"),
 }
 REQUESTS = {
@@ -273,9 +286,9 @@ REQUESTS = {
     "ProgressCreate": s.PROGRESS_CREATE, "ExtensionCreate": s.EXTENSION_CREATE, "Decision": s.DECISION,
     "NoticeCreate": s.NOTICE_CREATE, "NoticeAcknowledge": s.NOTICE_ACKNOWLEDGE,
     "NoticeReplyCreate": s.NOTICE_REPLY_CREATE, "ReviewStepInput": s.REVIEW_STEP_INPUT,
-    "ReviewChainSet": s.REVIEW_CHAIN_PUT,
+    "ReviewChainSet": s.REVIEW_CHAIN_PUT, "PeriodCreate": s.PERIOD_CREATE,
 }
-PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice")
+PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice", "PeriodRow")
 
 
 def components() -> dict:

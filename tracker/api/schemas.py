@@ -12,15 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
+import sqlalchemy as sa
 from flask import request
 
 from tracker.api.errors import ApiError
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ValidationFailed
-from tracker.extensions import MAX_ID
+from tracker.extensions import MAX_ID, db
+from tracker.followup.models import period_label
 from tracker.i18n import lazy_gettext as _l
 from tracker.problems import queries as problem_queries
 from tracker.tasks import queries as task_queries
+from tracker.tasks.models import Evidence
 
 MAX_TEXT = 5000
 MAX_PAGE = 2**31 - 1
@@ -77,6 +80,7 @@ PROBLEM = {
     "version": F("integer", description="Send it back with a PATCH; a stale one answers 409."),
 }
 RATINGS = ("satisfied", "basic", "unsatisfied")
+PERIOD_KINDS = ("month", "quarter", "half", "year")
 TASK = {
     "id": ID(), "problem_id": ID(), "measure": TEXT(), "target": TEXT(nullable=True), "type": ENUM(TaskType),
     "owner_id": ID(), "unit_id": ID(), "deadline": F("date", nullable=True),
@@ -92,6 +96,25 @@ TASK = {
                                  "null unless submitted."),
     "rating": F("enum", values=(*RATINGS, None), nullable=True,
                 description="整改成效评价 given when it was closed out; null if not rated."),
+    "period": F("enum", values=(*PERIOD_KINDS, None), nullable=True,
+                description="阶段性销号 of an ongoing measure: a result each month, quarter, half-year or "
+                            "year."),
+}
+PERIOD = {
+    "id": ID(), "task_id": ID(), "kind": F("enum", values=PERIOD_KINDS), "period_start": F("date"),
+    "period_end": F("date"), "label": TEXT(), "result": TEXT(),
+    "state": F("enum", values=("submitted", "verified", "rejected"),
+               description="submitted: waiting for a manager; verified: 阶段性销号; rejected: returned."),
+    "submitted_by_id": ID(), "submitted_at": F("datetime"), "decided_by_id": ID(nullable=True),
+    "decided_at": F("datetime", nullable=True), "decision_comment": TEXT(nullable=True),
+    "files": F("strings", description="Names of the result's evidence files."),
+}
+PERIOD_ROW = {
+    "period_start": F("date"), "period_end": F("date"), "label": TEXT(),
+    "current": F("boolean", description="The period holding today."),
+    "missed": F("boolean", description="Ended with no result submitted or verified."),
+    "result": F("objects", values=("Period",), nullable=True,
+                description="The live result (or the last returned one): at most one item."),
 }
 PROGRESS = {
     "id": ID(), "task_id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
@@ -195,12 +218,16 @@ TASK_CREATE = {
     "type": ENUM(TaskType, description="Default: deadline."), "owner_id": ID(required=True),
     "unit_id": ID(description="Defaults to the owner's unit."),
     "deadline": F("date", nullable=True, description="Required unless type is ongoing; not in the past."),
+    "period": F("enum", values=(*PERIOD_KINDS, None), nullable=True,
+                description="Ongoing measures: periodic close-outs (阶段性销号)."),
 }
 TASK_UPDATE = {
     "version": F("integer", required=True, description="The version you read; 409 when stale."),
     "measure": TEXT(), "target": TEXT(nullable=True), "type": ENUM(TaskType),
     "owner_id": ID(description="Reassigns the measure."), "unit_id": ID(description="Reassigns the measure."),
     "deadline": F("date", description="Moves the deadline; needs a comment."),
+    "period": F("enum", values=(*PERIOD_KINDS, None), nullable=True,
+                description="Ongoing measures: periodic close-outs (阶段性销号); null ends them."),
     "comment": TEXT(nullable=True, description="Reason for a reassignment or a deadline change."),
 }
 TRANSITION = {
@@ -216,6 +243,12 @@ TRANSITION = {
 }
 ACKNOWLEDGE = {"version": F("integer", nullable=True, description="When given, a stale version answers 409.")}
 PROGRESS_CREATE = {"body": TEXT(required=True)}
+PERIOD_CREATE = {
+    "result": TEXT(required=True, description="What was done in the period."),
+    "period_start": F("date", nullable=True,
+                      description="Any day of the period reported on (from the first to the current one); "
+                                  "default: the current period."),
+}
 EXTENSION_CREATE = {"new_deadline": F("date", required=True), "reason": TEXT(required=True)}
 NOTICE_CREATE = {
     "kind": F("enum", values=NOTICE_KINDS, required=True),
@@ -542,7 +575,31 @@ def task_json(task, today: date, due_soon_days: int) -> dict:
         "awaiting_ack": task.awaiting_ack, "acknowledged_at": _datetime(task.acknowledged_at),
         "submissions": task.submissions, "review_step": task.review_step,
         "rating": task.rating.value if task.rating else None,
+        "period": task.period.value if task.period else None,
     }
+
+
+def period_json(sub, files: dict | None = None) -> dict:
+    """One period's result; `files` (period id → evidence rows) saves a query per result in a list."""
+    return {"id": sub.id, "task_id": sub.task_id, "kind": sub.kind.value,
+            "period_start": _date(sub.period_start), "period_end": _date(sub.period_end),
+            "label": period_label(sub.kind, sub.period_start),
+            "result": sub.result, "state": sub.state.value, "submitted_by_id": sub.submitted_by_id,
+            "submitted_at": _datetime(sub.submitted_at), "decided_by_id": sub.decided_by_id,
+            "decided_at": _datetime(sub.decided_at), "decision_comment": sub.decision_comment,
+            "files": ([f.filename for f in files.get(sub.id, [])] if files is not None
+                      else _period_files(sub.id))}
+
+
+def _period_files(period_id: int) -> list[str]:
+    return list(db.session.scalars(sa.select(Evidence.filename).where(Evidence.period_id == period_id)
+                                   .order_by(Evidence.id)))
+
+
+def period_row_json(row, files: dict) -> dict:
+    return {"period_start": _date(row.start), "period_end": _date(row.end), "label": row.label,
+            "current": row.current, "missed": row.missed,
+            "result": [period_json(row.submission, files)] if row.submission is not None else None}
 
 
 def progress_json(progress) -> dict:

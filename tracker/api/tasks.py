@@ -21,6 +21,8 @@ from tracker.api.base import (
 from tracker.clock import request_clock
 from tracker.enums import TaskType
 from tracker.extensions import db
+from tracker.followup import periods
+from tracker.followup.models import TaskPeriod
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
@@ -66,7 +68,7 @@ def create_task():
     task = services.create_task(problem, actor(), request_clock(), measure=data["measure"], owner=owner,
                                 unit=unit or owner.unit, deadline=data.get("deadline"),
                                 type=TaskType(data.get("type") or TaskType.DEADLINE.value),
-                                target=data.get("target"))
+                                target=data.get("target"), period=data.get("period"))
     return created(task_body(task))
 
 
@@ -78,11 +80,12 @@ def get_task(task_id: int):
 
 def _edit(task: Task, data: dict) -> None:
     """Apply a PATCH through the services, each change by the service that owns its rule."""
-    if any(k in data for k in ("measure", "target", "type")):
+    if any(k in data for k in ("measure", "target", "type", "period")):
         services.update_task(task, actor(), request_clock(), expected_version=task.version,
                              measure=data.get("measure", task.measure),
                              target=data.get("target", task.target),
-                             type=TaskType(data.get("type", task.type)))
+                             type=TaskType(data.get("type", task.type)),
+                             **({"period": data["period"]} if "period" in data else {}))
     owner_id, unit_id = data.get("owner_id", task.owner_id), data.get("unit_id", task.unit_id)
     if (owner_id, unit_id) != (task.owner_id, task.unit_id):
         errs: dict = {}
@@ -149,6 +152,37 @@ def request_extension(task_id: int):
     ext = services.request_extension(task, actor(), request_clock(), new_deadline=data["new_deadline"],
                                      reason=data["reason"])
     return created(schemas.extension_json(ext))
+
+
+@bp.get("/tasks/<int:task_id>/periods")
+def list_periods(task_id: int):
+    """The periods of an ongoing measure so far (阶段性销号), oldest first, with their results."""
+    task = task_or_404(task_id)
+    rows = periods.periods(task, request_clock(), actor().language or "zh")
+    files = queries.period_evidence(task)
+    return {"items": [schemas.period_row_json(r, files) for r in rows], "total": len(rows), "page": 1,
+            "per_page": max(len(rows), 1)}
+
+
+@bp.post("/tasks/<int:task_id>/periods")
+def submit_period(task_id: int):
+    """One period's result with optional evidence (multipart); the current period unless `period_start`."""
+    task = task_or_404(task_id)
+    data, uploads = schemas.body_with_files(schemas.PERIOD_CREATE)
+    sub = periods.submit_period(task, actor(), request_clock(), result=data["result"],
+                                period_start=data.get("period_start"), uploads=uploads)
+    return created(schemas.period_json(sub))
+
+
+@bp.post("/periods/<int:period_id>/decision")
+def decide_period(period_id: int):
+    """Verify (approve) or return (with a comment) one period's result; the measure stays open."""
+    sub = get_or_404(TaskPeriod, period_id)
+    task_or_404(sub.task_id)
+    data = schemas.json_body(schemas.DECISION)
+    periods.decide_period(sub, actor(), request_clock(), approve=data["approve"], comment=data.get("comment"))
+    db.session.commit()
+    return schemas.period_json(sub)
 
 
 @bp.post("/extensions/<int:extension_id>/decision")

@@ -1,0 +1,118 @@
+"""阶段性销号 on the task page and in the API: the periods table (missed in red), the submit form with a
+file, a manager's verify and return, the edit form's period, and GET|POST /tasks/{id}/periods and
+POST /periods/{id}/decision with their refusals."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import date
+
+import pytest
+from conftest import when
+from test_api import api  # noqa: F401  (the API client fixture)
+
+from tracker.enums import TaskType
+from tracker.extensions import db
+from tracker.followup import periods
+from tracker.followup.models import PeriodKind, PeriodState, TaskPeriod
+
+
+@pytest.fixture
+def quarterly(app, org, make):
+    """An ongoing quarterly measure of staff_a assigned 2026-11-10; the app's clock is 2027-01-05."""
+    app.config["NOW"] = "2027-01-05T10:00:00"
+    make.clock = when("2026-11-10T09:00:00")
+    task = make.task(org.mgr_a, owner=org.staff_a, type=TaskType.ONGOING, deadline=None,
+                     period=PeriodKind.QUARTER)
+    db.session.commit()
+    return task
+
+
+def test_the_page_lists_periods_and_takes_a_result(client, org, login_as, quarterly):
+    task = quarterly
+    login_as(org.staff_a)
+    html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert 'id="periods"' in html and 'id="periods-missed"' in html
+    assert re.search(r'data-period="2026-10-01" class="table-danger"', html)
+    assert 'id="form-submit-period"' in html and '<option value="2027-01-01">' in html
+    posted = client.post(f"/tasks/{task.id}/periods", data={
+        "submit_period-period_start": "2026-10-01", "submit_period-result": "四季度已落实",
+        "submit_period-files": (io.BytesIO(b"%PDF-1.4 q4"), "四季度记录.pdf")},
+        content_type="multipart/form-data")
+    assert posted.status_code == 302
+    sub = db.session.query(TaskPeriod).one()
+    html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert 'data-state="submitted"' in html and "四季度记录.pdf" in html and 'id="periods-missed"' not in html
+    assert f'data-decide-period="{sub.id}"' not in html  # the owner does not decide
+    # Missing result: shown again with the error.
+    refused = client.post(f"/tasks/{task.id}/periods", data={"submit_period-period_start": "2027-01-01"})
+    assert refused.status_code == 422
+
+    login_as(org.mgr_a)
+    html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
+    assert f'data-decide-period="{sub.id}"' in html
+    no_reason = client.post(f"/periods/{sub.id}/decide", data={f"period{sub.id}-reject": "1"})
+    assert no_reason.status_code == 302 and db.session.get(TaskPeriod, sub.id).state == PeriodState.SUBMITTED
+    ok = client.post(f"/periods/{sub.id}/decide", data={f"period{sub.id}-approve": "1",
+                                                        f"period{sub.id}-comment": "同意"})
+    assert ok.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(TaskPeriod, sub.id).state == PeriodState.VERIFIED
+    assert 'data-state="verified"' in client.get(f"/tasks/{task.id}").get_data(as_text=True)
+
+
+def test_others_cannot_decide_and_unknown_ids_are_404(client, org, login_as, quarterly, clock):
+    sub = periods.submit_period(quarterly, org.staff_a, when("2027-01-05T10:00:00"), result="一季度")
+    db.session.commit()
+    login_as(org.mgr_b)
+    assert client.post(f"/periods/{sub.id}/decide", data={f"period{sub.id}-approve": "1"}).status_code == 404
+    login_as(org.staff_a)
+    response = client.post(f"/periods/{sub.id}/decide", data={f"period{sub.id}-approve": "1"})
+    assert response.status_code == 302 and db.session.get(TaskPeriod, sub.id).state == PeriodState.SUBMITTED
+    assert client.post("/periods/999999/decide", data={}).status_code == 404
+
+
+def test_the_edit_form_sets_the_period(client, org, login_as, make, clock):
+    task = make.task(org.mgr_a, owner=org.staff_a, type=TaskType.ONGOING, deadline=None)
+    db.session.commit()
+    login_as(org.mgr_a)
+    page = client.get(f"/tasks/{task.id}/edit").get_data(as_text=True)
+    assert 'name="period"' in page
+    saved = client.post(f"/tasks/{task.id}/edit", data={"measure": task.measure, "type": "ongoing",
+                                                         "period": "month", "version": str(task.version)})
+    assert saved.status_code == 302
+    db.session.expire_all()
+    assert task.period == PeriodKind.MONTH
+
+
+def test_periods_through_the_api(org, quarterly, api):  # noqa: F811
+    task = quarterly
+    owner = api(org.staff_a)
+    listed = owner.get(f"/tasks/{task.id}/periods").get_json()
+    assert [(r["label"], r["missed"], r["current"]) for r in listed["items"]] == [
+        ("2026年第四季度", True, False), ("2027年第一季度", False, True)]
+    made = owner.post(f"/tasks/{task.id}/periods", {"result": "四季度已落实", "period_start": "2026-12-15"})
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert body["period_start"] == "2026-10-01" and body["state"] == "submitted" and body["files"] == []
+    assert owner.post(f"/tasks/{task.id}/periods", {"result": "again", "period_start": "2026-10-01"}
+                      ).status_code == 409
+    assert owner.post(f"/tasks/{task.id}/periods", {"result": "x", "period_start": "2027-06-01"}
+                      ).status_code == 422
+    assert owner.post(f"/periods/{body['id']}/decision", {"approve": True}).status_code == 403
+    assert api(org.mgr_b).post(f"/periods/{body['id']}/decision", {"approve": True}).status_code == 404
+    assert api(org.mgr_b).get(f"/tasks/{task.id}/periods").status_code == 404
+    returned = api(org.mgr_a).post(f"/periods/{body['id']}/decision", {"approve": False})
+    assert returned.status_code == 422
+    verified = api(org.mgr_a).post(f"/periods/{body['id']}/decision", {"approve": True, "comment": "同意"})
+    assert verified.status_code == 200 and verified.get_json()["state"] == "verified"
+    listed = owner.get(f"/tasks/{task.id}/periods").get_json()["items"]
+    assert listed[0]["missed"] is False and listed[0]["result"][0]["state"] == "verified"
+    # The period is set and cleared through PATCH; a measure with a deadline cannot have one.
+    mgr = api(org.mgr_a)
+    cleared = mgr.patch(f"/tasks/{task.id}", {"version": task.version, "period": None})
+    assert cleared.status_code == 200 and cleared.get_json()["period"] is None
+    plain = mgr.post("/tasks", {"problem_id": task.problem_id, "measure": "m", "owner_id": org.staff_a.id,
+                                "deadline": date(2027, 3, 1).isoformat(), "period": "month"})
+    assert plain.status_code == 422 and "period" in plain.get_json()["fields"]
