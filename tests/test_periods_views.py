@@ -116,3 +116,57 @@ def test_periods_through_the_api(org, quarterly, api):  # noqa: F811
     plain = mgr.post("/tasks", {"problem_id": task.problem_id, "measure": "m", "owner_id": org.staff_a.id,
                                 "deadline": date(2027, 3, 1).isoformat(), "period": "month"})
     assert plain.status_code == 422 and "period" in plain.get_json()["fields"]
+
+
+def test_the_home_page_lists_period_results_to_verify(client, org, login_as, quarterly):
+    sub = periods.submit_period(quarterly, org.staff_a, when("2027-01-05T10:00:00"), result="一季度")
+    db.session.commit()
+    login_as(org.mgr_a)
+    html = client.get("/").get_data(as_text=True)
+    assert f'data-period-result="{sub.id}"' in html and "2027年第一季度" in html
+    for who in ("staff_a", "mgr_b"):
+        login_as(org.users[who])
+        assert f'data-period-result="{sub.id}"' not in client.get("/").get_data(as_text=True)
+
+
+def test_the_report_counts_period_close_outs_and_missed_periods(org, make):
+    from tracker.reports import section as wording
+    from tracker.reports.services import rectification_figures
+
+    make.clock = when("2026-07-10T09:00:00")
+    monthly = make.task(org.mgr_a, owner=org.staff_a, type=TaskType.ONGOING, deadline=None,
+                        period=PeriodKind.MONTH)
+    db.session.commit()
+    for month in ("2026-07-01", "2026-09-01"):
+        sub = periods.submit_period(monthly, org.staff_a, when(f"{month[:8]}28T10:00:00"), result="已落实",
+                                    period_start=month)
+        periods.decide_period(sub, org.mgr_a, when(f"{month[:8]}29T10:00:00"), approve=True)
+    db.session.commit()
+    # July and September verified; August (ended 08-31) and October (ended 10-31) missed as of 11-05.
+    f = rectification_figures(org.mgr_root, org.root, date(2026, 1, 1), date(2026, 12, 31),
+                              when("2026-11-05T10:00:00"))
+    assert (f.periodic_measures, f.periods_closed, f.periods_missed) == (1, 2, 2)
+    assert f.to_dict()["periods"] == {"measures": 1, "closed": 2, "missed": 2}
+    zh = wording.build_text(wording.render_section(f, "zh_CN"))
+    assert "对1项长期坚持的整改措施实行阶段性销号，本期阶段性销号2次，未按期报送阶段成效2期。" in zh
+    en = wording.build_text(wording.render_section(f, "en"))
+    assert ("For 1 ongoing measure closed out period by period, 2 period results were verified and 2 periods "
+            "went unreported.") in en, en
+    # Up to 09-15: July verified, August missed; September not over yet, its close-out later.
+    f = rectification_figures(org.mgr_root, org.root, date(2026, 5, 1), date(2026, 9, 15),
+                              when("2026-11-05T10:00:00"))
+    assert (f.periods_closed, f.periods_missed) == (1, 1)
+
+
+def test_the_missed_filter_on_the_list_and_in_the_api(client, org, login_as, quarterly, make, api):  # noqa: F811
+    make.clock = when("2026-11-10T09:00:00")
+    reported = make.task(org.mgr_a, owner=org.staff_a, type=TaskType.ONGOING, deadline=None,
+                         period=PeriodKind.QUARTER)
+    periods.submit_period(reported, org.staff_a, when("2027-01-02T10:00:00"), result="四季度已落实",
+                          period_start="2026-10-01")
+    db.session.commit()
+    login_as(org.mgr_a)
+    html = client.get("/tasks", query_string={"period_missed": "1"}).get_data(as_text=True)
+    assert set(re.findall(r'data-task="(\d+)"', html)) == {str(quarterly.id)}
+    items = api(org.mgr_a).get("/tasks", period_missed="true").get_json()["items"]
+    assert [t["id"] for t in items] == [quarterly.id]

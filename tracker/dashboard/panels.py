@@ -97,6 +97,8 @@ class PagePieces:
             Figure("acknowledged", _("Signed for"), f.acknowledged,
                    _("Rate %(rate)s; median %(median)s", rate=f.ack_rate_text,
                      median=f.ack_median_text or "—")),
+            Figure("periods_closed", _("Period close-outs"), f.periods_closed,
+                   _("%(n)s periods missed", n=f.periods_missed), self.tasks_url(period_missed=1)),
             Figure("rated", _("Results rated"), f.rated,
                    _("Satisfied or basically satisfied %(rate)s", rate=f.satisfaction_rate_text),
                    self.tasks_url(state="closed", rating="rated")),

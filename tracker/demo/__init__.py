@@ -35,6 +35,8 @@ from tracker.demo.data import (
     Step,
 )
 from tracker.extensions import db
+from tracker.followup import periods
+from tracker.followup.models import TaskPeriod
 from tracker.org import services as org
 from tracker.org.models import Unit, User
 from tracker.problems import services as problems
@@ -110,6 +112,7 @@ class _Story:
         self.sources: dict[str, Source] = {}
         self.tasks: dict[tuple[int, int], Task] = {}
         self.extensions: dict[tuple[int, int], Extension] = {}
+        self.periods: dict[tuple[int, int], TaskPeriod] = {}
         self.events: list[tuple[int, int, Callable[[Clock], object]]] = []
 
     def day(self, offset: int | None) -> date | None:
@@ -171,6 +174,7 @@ class _Story:
             self.tasks[(index, j)] = tasks.create_task(
                 problem, actor, clock, measure=m.text, target=m.target, type=m.type,
                 owner=self.users[m.owner], unit=self.units[m.unit], deadline=self.day(m.deadline),
+                period=m.period,
             )
 
     def take_step(self, key: tuple[int, int], step: Step, clock: Clock) -> None:
@@ -181,6 +185,10 @@ class _Story:
             tasks.post_progress(task, who, clock, body=step.text, uploads=uploads)
         elif step.kind == "submit":
             tasks.submit(task, who, clock, result=step.text, uploads=uploads)
+        elif step.kind == "period":
+            self.periods[key] = periods.submit_period(task, who, clock, result=step.text, uploads=uploads)
+        elif step.kind == "period_ok":
+            periods.decide_period(self.periods[key], who, clock, approve=True, comment=step.text)
         elif step.kind == "pass":
             tasks.pass_step(task, who, clock, comment=step.text)
         elif step.kind == "verify":

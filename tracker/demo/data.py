@@ -74,7 +74,7 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # progress, submit, pass, verify, reject, cancel, extend, approve, refuse
+    kind: str  # progress, submit, pass, verify, reject, cancel, extend, approve, refuse, period, period_ok
     day: int  # days relative to today; always in the past
     text: str | None = None
     who: str | None = None  # username; the measure's owner when None
@@ -97,6 +97,15 @@ def verify(day, who, text="材料齐全，整改到位，同意销号。", ratin
 
 def pass_(day, who, text="同意，报上一级审核。"):
     return Step("pass", day, text, who)
+
+
+def period(day, text, *files):
+    """The owner reports the current period's result (阶段性销号)."""
+    return Step("period", day, text, files=files)
+
+
+def period_ok(day, who, text="同意阶段性销号。"):
+    return Step("period_ok", day, text, who)
 
 
 def reject(day, who, text):
@@ -128,6 +137,7 @@ class Measure:
     target: str | None = None
     type: TaskType = TaskType.DEADLINE
     steps: tuple[Step, ...] = ()
+    period: str | None = None  # 阶段性销号 of an ongoing measure
 
 
 @dataclass(frozen=True)
@@ -540,11 +550,11 @@ ISSUES = (
             ),
             Measure(
                 "支部书记每季度讲一次党课，结合执法实际选题",
-                "liqiang", "DD1", None, "每季度党课1次", ONGOING,
+                "liqiang", "DD1", None, "每季度党课1次", ONGOING, period="quarter",
                 steps=(
                     progress(-30, "讲授专题党课《只有好作风，才会有作为》。"),
-                    submit(-10, "本季度党课已讲授，申请阶段性销号。"),
-                    verify(-8, "zhangjianguo", "同意阶段性销号，下季度继续坚持。"),
+                    period(-10, "本季度党课已讲授，申请阶段性销号。"),
+                    period_ok(-8, "zhangjianguo", "同意阶段性销号，下季度继续坚持。"),
                 ),
             ),
         ),

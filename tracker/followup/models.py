@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from calendar import monthrange
 from datetime import date, datetime
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -19,6 +19,9 @@ from tracker.enums import LabelledEnum, enum_column
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
+
+if TYPE_CHECKING:  # tracker.tasks.models imports this module
+    from tracker.tasks.models import Task
 
 
 class PeriodKind(LabelledEnum):
@@ -120,6 +123,11 @@ class TaskPeriod(db.Model):
 
     submitted_by: Mapped[User] = relationship(foreign_keys=[submitted_by_id])
     decided_by: Mapped[Optional[User]] = relationship(foreign_keys=[decided_by_id])
+    task: Mapped[Task] = relationship()
+
+    @property
+    def label(self) -> str:
+        return period_label(self.kind, self.period_start)
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.audit import services as audit
@@ -188,10 +189,12 @@ def decide_period(sub: TaskPeriod, actor: User, clock: Clock, *, approve: bool, 
 
 def pending_for(actor: User, limit: int) -> tuple[list[TaskPeriod], int]:
     """Period results waiting for this manager's decision (oldest first) and their total."""
-    where = sa.and_(TaskPeriod.state == PeriodState.SUBMITTED, rules.clause(actor, "decide_period"))
+    where = sa.and_(TaskPeriod.state == PeriodState.SUBMITTED, Task.type == TaskType.ONGOING,
+                    rules.who_and_state_clause(actor, "decide_period"))
     if not rules.allow_self_verify():
         where = sa.and_(where, TaskPeriod.submitted_by_id != actor.id)
     base = sa.select(TaskPeriod).join(Task, Task.id == TaskPeriod.task_id).where(where)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(base.subquery()))
-    rows = db.session.scalars(base.order_by(TaskPeriod.submitted_at, TaskPeriod.id).limit(limit)).all()
+    rows = db.session.scalars(base.options(joinedload(TaskPeriod.submitted_by), joinedload(TaskPeriod.task))
+                              .order_by(TaskPeriod.submitted_at, TaskPeriod.id).limit(limit)).all()
     return list(rows), total or 0

@@ -16,6 +16,7 @@ from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, ExtensionState, ProblemState, SourceKind, TaskState, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
+from tracker.followup.models import PeriodState, TaskPeriod, periods_between
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
@@ -119,6 +120,10 @@ class RectificationFigures:
     rated_satisfied: int = 0
     rated_basic: int = 0
     rated_unsatisfied: int = 0
+    # 阶段性销号 of the report's ongoing measures with a period.
+    periodic_measures: int = 0
+    periods_closed: int = 0  # period results verified in the period
+    periods_missed: int = 0  # periods that ended in the period (by as_of) with no result
     by_source: list[BreakdownRow] = field(default_factory=list)
     by_category: list[BreakdownRow] = field(default_factory=list)
     closed_items: list[ClosedItem] = field(default_factory=list)
@@ -210,6 +215,8 @@ class RectificationFigures:
             "acknowledgement": {"asked": self.ack_asked, "acknowledged": self.acknowledged,
                                 "rate": rate(percent(self.acknowledged, self.ack_asked)),
                                 "median_hours": self.ack_median_hours},
+            "periods": {"measures": self.periodic_measures, "closed": self.periods_closed,
+                        "missed": self.periods_missed},
             "ratings": {"satisfied": self.rated_satisfied, "basic": self.rated_basic,
                         "unsatisfied": self.rated_unsatisfied,
                         "satisfaction_rate": rate(percent(satisfied, self.rated))},
@@ -283,6 +290,9 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
       before as_of, still assigned or in progress (on the current state), not ongoing.
     - ratings: 整改成效评价 given to those measures at the last step of their review in the period
       (满意 and 基本满意 closed them, 不满意 returned them); satisfaction rate = (满意 + 基本满意) / rated.
+    - periods: the ongoing measures with a period (阶段性销号) among them; their period results verified
+      (decided_on) in the period; and their periods that ended in the period before as_of with no
+      result submitted or verified (missed).
     - extensions: approved Extension rows of those problems' tasks (any state) decided in the period.
     - by_source / by_category: problems, measures and closed measures per source kind / category.
     - closed_items: the closed measures, by closing date; open_items: the in-progress measures, by
@@ -300,6 +310,7 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     _count_notices(figures, unit, date_from, date_to, clock)
     _count_acknowledgements(figures, measure_filter)
     _count_ratings(figures, measure_filter, date_from, date_to, clock)
+    _count_periods(figures, measure_filter, clock)
     figures.closed_items = _closed_items(sa.and_(measure_filter, closed))
     figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
@@ -480,6 +491,29 @@ def _count_ratings(figures: RectificationFigures, measure_filter, date_from: dat
     figures.rated_satisfied = counts.get(Rating.SATISFIED, 0)
     figures.rated_basic = counts.get(Rating.BASIC, 0)
     figures.rated_unsatisfied = counts.get(Rating.UNSATISFIED, 0)
+
+
+def _count_periods(figures: RectificationFigures, measure_filter, clock: Clock) -> None:
+    ongoing = db.session.execute(sa.select(Task.id, Task.period, Task.created_at).where(
+        measure_filter, Task.type == TaskType.ONGOING, Task.period.is_not(None))).all()
+    figures.periodic_measures = len(ongoing)
+    if not ongoing:
+        return
+    ids = [r.id for r in ongoing]
+    results = db.session.execute(sa.select(TaskPeriod.task_id, TaskPeriod.period_start, TaskPeriod.state,
+                                           TaskPeriod.decided_on)
+                                 .where(TaskPeriod.task_id.in_(ids), TaskPeriod.state != PeriodState.REJECTED)
+                                 ).all()
+    live = {(r.task_id, r.period_start) for r in results}
+    figures.periods_closed = sum(1 for r in results if r.state == PeriodState.VERIFIED
+                                 and figures.date_from <= r.decided_on <= figures.date_to)
+    missed = 0
+    for r in ongoing:
+        first = _local_date(r.created_at, clock)
+        for start, end in periods_between(r.period, first, figures.as_of):
+            if figures.date_from <= end < figures.as_of and (r.id, start) not in live:
+                missed += 1
+    figures.periods_missed = missed
 
 
 def _closed_items(condition) -> list[ClosedItem]:

@@ -145,6 +145,7 @@ class TaskFilterForm(Form):
     type = SelectField(_l("Type"), validate_choice=False)
     overdue = BooleanField(_l("Overdue only"))
     awaiting_ack = BooleanField(_l("Not signed for"))
+    period_missed = BooleanField(_l("Period missed"))
     rating = SelectField(_l("Rating"), validate_choice=False)
     review_step = SelectField(_l("Review step"), validate_choice=False)
     due_after = StringField(_l("Deadline from"))

@@ -16,6 +16,7 @@ from tracker.audit.models import AuditEvent
 from tracker.clock import Clock
 from tracker.enums import OPEN_STATES, Light, Role, TaskState, TaskType
 from tracker.extensions import MAX_ID, db
+from tracker.followup import periods
 from tracker.org.models import Unit, User
 from tracker.pagination import IdsFirstPagination
 from tracker.problems.models import Problem, Source
@@ -80,6 +81,7 @@ class TaskFilters:
     leader_id: int | None = None  # the problem's responsible leader
     rating: str | None = None  # a Rating value of the close-out, RATED (any) or UNRATED (closed, none)
     review_step: int | None = None  # submitted and waiting at this step of its review chain
+    period_missed: bool = False  # an ongoing measure whose last ended period has no result
 
     @classmethod
     def from_args(cls, args: Mapping) -> TaskFilters:
@@ -112,6 +114,7 @@ class TaskFilters:
             leader_id=_int(get("leader")),
             rating=rating if (rating := str(args.get("rating") or "").strip()) in RATING_FILTERS else None,
             review_step=step if (step := _int(args.get("review_step"))) and step <= MAX_STEP else None,
+            period_missed=str(args.get("period_missed") or "").strip().lower() in TRUE_WORDS,
         )
 
     @property
@@ -191,6 +194,8 @@ def _where(filters: TaskFilters, clock: Clock, due_soon_days: int) -> list:
         terms.append(sa.and_(Task.state == TaskState.CLOSED, Task.rating.is_(None)))
     elif filters.rating:
         terms.append(Task.rating == Rating(filters.rating))
+    if filters.period_missed:
+        terms.append(periods.missed_clause(today))
     if filters.review_step:
         terms.append(sa.and_(Task.state == TaskState.SUBMITTED,
                              sa.func.coalesce(Task.review_step, 1) == filters.review_step))

@@ -265,6 +265,13 @@ def clause(actor: User, action: str):
     return sa.and_(*parts)
 
 
+def who_and_state_clause(actor: User, action: str):
+    """The table's who and states of `action`, without its further conditions: for queries over rows
+    joined to their measure (a period's results) that state the condition on those rows themselves."""
+    rule = RULES[action]
+    return sa.and_(_who_clause(rule.who, actor), Task.state.in_(rule.states))
+
+
 def decidable_clause(actor: User):
     """The requests `actor` may decide, over extension rows joined to their measure: pending, on a
     measure in a state the table allows, managed, not the actor's own (unless ALLOW_SELF_VERIFY)."""

@@ -142,8 +142,10 @@ def home():
         notices = notice_queries.awaiting_reply_counts(current_user, now)
     if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):  # a leader may decide a named step
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
+    period_results, period_total = [], 0
     if current_user.role in (Role.ADMIN, Role.MANAGER):
         extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
+        period_results, period_total = periods.pending_for(current_user, QUEUE_LIMIT)
     return render_template(
         "tasks/home.html",
         tasks=queries.my_open_tasks(current_user, now, HOME_LIMIT),
@@ -151,6 +153,8 @@ def home():
         limit=HOME_LIMIT,
         verify=verify,
         verify_total=verify_total,
+        period_results=period_results,
+        period_total=period_total,
         extensions=extensions,
         extensions_total=extensions_total,
         desk=desk,
