@@ -170,3 +170,4 @@ def test_the_missed_filter_on_the_list_and_in_the_api(client, org, login_as, qua
     assert set(re.findall(r'data-task="(\d+)"', html)) == {str(quarterly.id)}
     items = api(org.mgr_a).get("/tasks", period_missed="true").get_json()["items"]
     assert [t["id"] for t in items] == [quarterly.id]
+

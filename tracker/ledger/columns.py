@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from tracker.enums import ProblemState, SourceKind, TaskState, TaskType
+from tracker.followup.models import PeriodKind
 
 PROBLEMS, RESPONSIBILITIES, MEASURES = "problems", "responsibilities", "measures"
 
@@ -58,6 +59,8 @@ COLUMNS = {c.key: c for c in (
     Column("measure", "整改措施", "Measure", ("整改举措", "整改措施及要求", "整改方案", "措施"), 48),
     Column("target", "整改目标", "Target", ("目标要求", "整改要求", "预期目标"), 30),
     Column("type", "整改类型", "Type", ("整改方式", "整改性质", "type"), 10),
+    Column("period", "阶段性销号", "Periodic close-out",
+           ("销号周期", "报送周期", "阶段销号", "分阶段销号", "period"), 10),
     Column("deadline", "整改时限", "Deadline",
            ("完成时限", "整改期限", "完成时间要求", "时限要求", "整改时间", "完成期限", "时限"), 12),
     Column("original_deadline", "原定时限", "Original deadline", (), 12),
@@ -70,8 +73,9 @@ SHEET_COLUMNS = {
     PROBLEMS: ("seq", "number", "source", "source_kind", "category", "description", "unit", "found_on",
                "state", "closed_on"),
     RESPONSIBILITIES: ("seq", "number", "description", "leader", "lead_unit", "coop", "person"),
+    # New columns go last: the positions of the others stay where existing spreadsheets expect them.
     MEASURES: ("seq", "number", "measure", "target", "type", "resp_unit", "person", "deadline",
-               "original_deadline", "state", "submitted_on", "result", "closed_on", "overdue"),
+               "original_deadline", "state", "submitted_on", "result", "closed_on", "overdue", "period"),
 }
 
 _WS = re.compile(r"\s+")
@@ -132,10 +136,18 @@ def is_example_row(seq) -> bool:
 
 # --- enum values in both languages ----------------------------------------------------------------
 
+# 分阶段整改 in a ledger: an ongoing measure closed out period by period (quarterly unless a period is given).
+STAGED = ("分阶段整改", "分阶段", "staged")
 TASK_TYPE_NAMES = {
     TaskType.IMMEDIATE: ("立行立改", "Immediate", "立即整改", "立整立改", "immediate"),
     TaskType.DEADLINE: ("限期整改", "By deadline", "限时整改", "deadline"),
-    TaskType.ONGOING: ("长期坚持", "Ongoing", "长期整改", "持续整改", "长期", "ongoing"),
+    TaskType.ONGOING: ("长期坚持", "Ongoing", "长期整改", "持续整改", "长期", "ongoing", *STAGED),
+}
+PERIOD_NAMES = {
+    PeriodKind.MONTH: ("按月", "Monthly", "每月", "月", "月度", "month"),
+    PeriodKind.QUARTER: ("按季度", "Quarterly", "每季度", "季度", "按季", "quarter"),
+    PeriodKind.HALF: ("按半年", "Half-yearly", "每半年", "半年", "half"),
+    PeriodKind.YEAR: ("按年度", "Yearly", "每年", "年度", "按年", "year"),
 }
 SOURCE_KIND_NAMES = {
     SourceKind.SELF_INSPECTION: ("自查", "Self-inspection", "自查自纠", "self_inspection"),
@@ -176,10 +188,19 @@ def _reverse(names: dict) -> dict:
 _TASK_TYPES = _reverse(TASK_TYPE_NAMES)
 _SOURCE_KINDS = _reverse(SOURCE_KIND_NAMES)
 _TASK_STATES = _reverse(TASK_STATE_NAMES)
+_PERIODS = _reverse(PERIOD_NAMES)
 
 
 def parse_task_type(value) -> TaskType | None:
     return _TASK_TYPES.get(norm_name(value))
+
+
+def parse_period(value) -> PeriodKind | None:
+    return _PERIODS.get(norm_name(value))
+
+
+def is_staged(value) -> bool:
+    return norm_name(value) in {norm_name(n) for n in STAGED}
 
 
 def parse_source_kind(value) -> SourceKind | None:

@@ -109,7 +109,8 @@ def _measure_rows(actor, clock: Clock, lang: str, chunk: int, where: tuple) -> I
     today = clock.today()
     stmt = (
         sa.select(Problem.number, Task.measure, Task.target, Task.type, Unit.name, User.name, Task.deadline,
-                  Task.original_deadline, Task.state, Task.submitted_at, Task.result, Task.closed_on)
+                  Task.original_deadline, Task.state, Task.submitted_at, Task.result, Task.closed_on,
+                  Task.period)
         .join(Problem, Task.problem_id == Problem.id)
         .join(Unit, Task.unit_id == Unit.id)
         .join(User, Task.owner_id == User.id)
@@ -119,9 +120,11 @@ def _measure_rows(actor, clock: Clock, lang: str, chunk: int, where: tuple) -> I
     for n, r in enumerate(_stream(_scoped(stmt, scope.task_clause, actor), chunk), start=1):
         overdue = (r.deadline is not None and r.deadline < today and r.state in OVERDUE_STATES
                    and r.type != TaskType.ONGOING)
+        period = C.label(C.PERIOD_NAMES, r.period, lang) if r.period else None
         yield [n, r.number, r.measure, r.target, C.label(C.TASK_TYPE_NAMES, r.type, lang), r[4], r[5],
                r.deadline, r.original_deadline, C.label(C.TASK_STATE_NAMES, r.state, lang),
-               _local_date(r.submitted_at, clock), r.result, r.closed_on, C.label(C.YES_NO, overdue, lang)]
+               _local_date(r.submitted_at, clock), r.result, r.closed_on, C.label(C.YES_NO, overdue, lang),
+               period]
 
 
 def _local_date(moment: datetime | None, clock: Clock) -> date | None:
@@ -158,7 +161,7 @@ def build_ledger_xlsx(actor: User | None, clock: Clock, stream: IO[bytes], *, la
 TEMPLATE_COLUMNS = {
     C.PROBLEMS: ("seq", "number", "source", "source_kind", "category", "description", "unit", "found_on"),
     C.RESPONSIBILITIES: ("seq", "number", "description", "leader", "lead_unit", "coop", "person"),
-    C.MEASURES: ("seq", "number", "measure", "target", "type", "resp_unit", "person", "deadline"),
+    C.MEASURES: ("seq", "number", "measure", "target", "type", "resp_unit", "person", "deadline", "period"),
 }
 
 _EXAMPLE = {
@@ -178,7 +181,8 @@ _INSTRUCTIONS = {
         "3. 人员填写姓名或用户名，单位填写名称或代码，必须与系统中的一致；重名时请填写用户名或单位代码。",
         "4. 问题类别必须是系统中已有的类别；问题来源按名称匹配，系统中没有的来源将在导入时新建。",
         "5. 日期可填写 Excel 日期或 2022-12-31、2022/12/31、2022年12月31日、2022.12.31；"
-        "整改类型为立行立改、限期整改或长期坚持，长期坚持可不填时限。",
+        "整改类型为立行立改、限期整改、长期坚持或分阶段整改，长期坚持可不填时限；"
+        "长期坚持的措施可在“阶段性销号”列填写按月、按季度、按半年或按年度，分阶段整改未填写的按季度。",
         "6. 也可导入常见的单表台账（一行一条整改措施，问题单元格向下合并），表头行可在标题行之下。",
         "7. 导入前先预览并逐行校验；任何一行有错误，全部不导入。导入的整改措施状态均为“已交办”。",
     ],
@@ -191,7 +195,9 @@ _INSTRUCTIONS = {
         "use the username or unit code when names are shared.",
         "4. Categories must exist in the system; sources are matched by name and created when new.",
         "5. Dates may be Excel dates or text such as 2022-12-31, 2022/12/31, 2022年12月31日, 2022.12.31. "
-        "Types: Immediate, By deadline, Ongoing (an ongoing measure needs no deadline).",
+        "Types: Immediate, By deadline, Ongoing (an ongoing measure needs no deadline). An ongoing measure "
+        "may be closed out period by period: Monthly, Quarterly, Half-yearly or Yearly in "
+        "'Periodic close-out'.",
         "6. The usual single-sheet ledger (one row per measure, problem cells merged down) is accepted too.",
         "7. The import is previewed and checked row by row first; if any row is wrong, nothing is imported. "
         "Imported measures start as Assigned.",
@@ -232,6 +238,7 @@ def _add_choices(ws, keys: tuple, lang: str, categories: list[str]) -> None:
     """Drop-down lists for the closed vocabularies (type, source kind, category)."""
     lists = {
         "type": [C.label(C.TASK_TYPE_NAMES, t, lang) for t in TaskType],
+        "period": [C.label(C.PERIOD_NAMES, k, lang) for k in C.PERIOD_NAMES],
         "source_kind": [C.label(C.SOURCE_KIND_NAMES, k, lang) for k in C.SOURCE_KIND_NAMES],
         "category": categories,
     }

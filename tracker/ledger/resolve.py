@@ -11,6 +11,7 @@ from tracker import scope
 from tracker.clock import Clock
 from tracker.enums import SourceKind, TaskState, TaskType
 from tracker.extensions import db
+from tracker.followup.models import PeriodKind
 from tracker.i18n import lazy_gettext as _l
 from tracker.ledger import columns as C
 from tracker.ledger.dates import NotADate, parse_date
@@ -211,6 +212,7 @@ class Resolver:
         data["target"] = (target.text or None) if target else None
         data["type"] = self.task_type(m)
         data["deadline"] = self.deadline(m, data)
+        data["period"] = self.period(m, data)
         owner = self.lookup(m, "owner", self.owner_finder) if self.required(m, "owner") else None
         data["owner"] = owner
         unit = self.lookup(m, "unit", self.dir.unit)
@@ -243,6 +245,21 @@ class Resolver:
             self.fail(m, cell.pos, _l("%(value)s is not a type of measure (立行立改, 限期整改 or 长期坚持).",
                                       value=cell.text))
         return found or TaskType.DEADLINE
+
+    def period(self, m: MeasureDraft, data: dict):
+        """阶段性销号 of an ongoing measure: the 阶段性销号 column, or quarterly for 分阶段整改."""
+        cell = m.cells.get("period")
+        if cell is None or cell.empty:
+            type_cell = m.cells.get("type")
+            return PeriodKind.QUARTER if type_cell is not None and C.is_staged(type_cell.text) else None
+        found = C.parse_period(cell.text)
+        if found is None:
+            self.fail(m, cell.pos, _l("%(value)s is not a period (按月, 按季度, 按半年 or 按年度).",
+                                      value=cell.text))
+        elif data["type"] != TaskType.ONGOING:
+            self.fail(m, cell.pos, _l("Only an ongoing measure (长期坚持) is closed out period by period."))
+            return None
+        return found
 
     def deadline(self, m: MeasureDraft, data: dict) -> date | None:
         """Ledgers often write the type where the date goes: 长期坚持 needs none, 立行立改 means now."""

@@ -21,7 +21,7 @@ RESPONSIBILITY_FIELDS = ("number", "responsible_leader", "lead_unit", "cooperati
                          "responsible_person")
 MEASURE_SPEC = {
     "number": ("number",), "measure": ("measure",), "target": ("target",), "type": ("type",),
-    "unit": ("resp_unit", "lead_unit"), "owner": ("specific_person", "person"),
+    "period": ("period",), "unit": ("resp_unit", "lead_unit"), "owner": ("specific_person", "person"),
     "deadline": ("deadline",), "state": ("state",),
 }
 # A row carries a measure when any of these is filled in.
