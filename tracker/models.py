@@ -2,6 +2,7 @@
 
 from tracker.audit.models import AuditEvent
 from tracker.auth.models import ApiToken, LoginSession
+from tracker.followup.models import Recheck, RecheckSample, TaskPeriod, TaskRound
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.reminders.models import Notification, SchedulerLease
@@ -34,11 +35,15 @@ __all__ = [
     "ReviewDecision",
     "ReviewStep",
     "Progress",
+    "Recheck",
+    "RecheckSample",
     "ReferenceStamp",
     "SchedulerLease",
     "Source",
     "Task",
+    "TaskPeriod",
     "TaskReviewStep",
+    "TaskRound",
     "Unit",
     "User",
     "problem_cooperating_units",

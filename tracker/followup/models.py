@@ -137,3 +137,94 @@ class TaskPeriod(db.Model):
                  sqlite_where=sa.text(LIVE_PERIOD_SQL), postgresql_where=sa.text(LIVE_PERIOD_SQL)),
         sa.Index("ix_task_periods_state_decided_on", "state", "decided_on"),
     )
+
+
+# --- 回头看: re-checks of closed measures, and earlier rounds of a measure reopened by a rebound ---------
+
+
+class RecheckState(LabelledEnum):
+    SCHEDULED = "scheduled"
+    CONSOLIDATED = "consolidated"  # 巩固
+    REBOUNDED = "rebounded"  # 反弹: the measure was reopened as a new round
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.SCHEDULED: _l("Scheduled"), cls.CONSOLIDATED: _l("Consolidated"),
+                cls.REBOUNDED: _l("Rebounded"), cls.CANCELLED: _l("Cancelled")}
+
+
+SCHEDULED_SQL = "state = 'scheduled'"
+
+
+class RecheckSample(db.Model):
+    """A recorded random draw of closures to re-check: the population in id order, the seed and what it
+    picked, so the draw can be shown and repeated later (random.Random(seed).sample(population, k))."""
+
+    __tablename__ = "recheck_samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(sa.ForeignKey("units.id"), index=True)
+    date_from: Mapped[date] = mapped_column(sa.Date)
+    date_to: Mapped[date] = mapped_column(sa.Date)
+    share: Mapped[Optional[int]] = mapped_column()  # percent, when drawn by share
+    size: Mapped[int] = mapped_column()  # how many were drawn
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    population: Mapped[list] = mapped_column(sa.JSON)  # closed measure ids, ascending
+    picked: Mapped[list] = mapped_column(sa.JSON)  # in draw order
+    drawn_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    drawn_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    drawn_by: Mapped[User] = relationship()
+
+
+class Recheck(db.Model):
+    """A re-check (回头看 / 复查) of one closed measure: who, by when, and what they found."""
+
+    __tablename__ = "rechecks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int] = mapped_column()  # the round of the measure whose closure it checks
+    due_on: Mapped[date] = mapped_column(sa.Date)
+    reviewer_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    scheduled_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    scheduled_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    sample_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("recheck_samples.id", ondelete="SET NULL"),
+                                                     index=True)
+    state: Mapped[RecheckState] = mapped_column(enum_column(RecheckState), default=RecheckState.SCHEDULED)
+    note: Mapped[Optional[str]] = mapped_column(sa.Text)
+    decided_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+    decided_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    version: Mapped[int] = mapped_column(default=1)
+
+    reviewer: Mapped[User] = relationship(foreign_keys=[reviewer_id])
+    scheduled_by: Mapped[User] = relationship(foreign_keys=[scheduled_by_id])
+    task: Mapped[Task] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # One re-check waits per closure of a measure, however many managers schedule at once.
+        sa.Index("ux_rechecks_one_scheduled", "task_id", "round", unique=True,
+                 sqlite_where=sa.text(SCHEDULED_SQL), postgresql_where=sa.text(SCHEDULED_SQL)),
+        sa.Index("ix_rechecks_state_due_on", "state", "due_on"),
+    )
+
+
+class TaskRound(db.Model):
+    """An earlier round of a measure: the closure a re-check found rebounded, kept on record."""
+
+    __tablename__ = "task_rounds"
+
+    task_id: Mapped[int] = mapped_column(sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
+    round: Mapped[int] = mapped_column(primary_key=True)
+    deadline: Mapped[Optional[date]] = mapped_column(sa.Date)
+    result: Mapped[Optional[str]] = mapped_column(sa.Text)
+    rating: Mapped[Optional[str]] = mapped_column(sa.String(24))
+    closed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    closed_on: Mapped[date] = mapped_column(sa.Date, index=True)
+    closed_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    reopened_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    recheck_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("rechecks.id", ondelete="SET NULL"))
+
+    closed_by: Mapped[Optional[User]] = relationship()

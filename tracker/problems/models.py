@@ -75,6 +75,8 @@ class Problem(db.Model):
         enum_column(ProblemState), default=ProblemState.OPEN, index=True
     )
     closed_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    # 反弹: a re-check found one of its measures' rectification undone (the measure was reopened).
+    rebounded_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))

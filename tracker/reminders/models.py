@@ -32,6 +32,7 @@ class NotificationKind(LabelledEnum):
     NOTICE_REPLY_ESCALATION = "notice_reply_escalation"
     PERIOD_DUE = "period_due"
     PERIOD_MISSED = "period_missed"
+    RECHECK_DUE = "recheck_due"
 
     @classmethod
     def _labels(cls):
@@ -52,6 +53,7 @@ class NotificationKind(LabelledEnum):
             cls.NOTICE_REPLY_ESCALATION: _l("Notice reply overdue: escalation"),
             cls.PERIOD_DUE: _l("Period result due"),
             cls.PERIOD_MISSED: _l("Period missed"),
+            cls.RECHECK_DUE: _l("Re-check due"),
         }
 
 

@@ -123,6 +123,8 @@ class Task(TaskRules, db.Model):
     rating: Mapped[Optional[Rating]] = mapped_column(enum_column(Rating))
     # 阶段性销号: an ongoing measure's period (None: no periodic close-outs, a monthly progress reminder).
     period: Mapped[Optional[PeriodKind]] = mapped_column(enum_column(PeriodKind))
+    # 回头看: a rebound reopens a closed measure as round N+1 (earlier closures in task_rounds).
+    round: Mapped[int] = mapped_column(default=1, server_default="1")
 
     problem: Mapped[Problem] = relationship(back_populates="tasks")
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
@@ -219,6 +221,9 @@ class Evidence(db.Model):
     # Evidence of one period's result (阶段性销号).
     period_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("task_periods.id", ondelete="SET NULL"),
                                                      index=True)
+    # Evidence of a re-check's finding (回头看).
+    recheck_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("rechecks.id", ondelete="SET NULL"),
+                                                      index=True)
     filename: Mapped[str] = mapped_column(sa.String(255))
     stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True)
     content_type: Mapped[str] = mapped_column(sa.String(120))
