@@ -218,3 +218,37 @@ def test_two_reviewers_recording_at_once_one_wins(app, org, clock, closed):
     rounds = db.session.scalar(sa.select(sa.func.count()).select_from(TaskRound))
     assert (state, rounds) in ((RecheckState.CONSOLIDATED, 0), (RecheckState.REBOUNDED, 1))
     assert db.session.get(Task, task.id).round == 1 + rounds
+
+
+def test_a_rebound_keeps_the_first_closure_in_every_report_of_its_period(org, clock, closed, login_as):
+    """Closed in June (round 1), rebounded in July, closed again in August: June's report still counts
+    the June closure with its result; July's counts no closure; the year's counts the measure once."""
+    from tracker.reports.services import rectification_figures
+
+    task = closed()  # closed 2026-06-15, on time
+    recheck = rechecks.schedule(org.mgr_a, task, clock, due_on=DUE, reviewer=org.viewer_root)
+    july = when("2026-07-10T10:00:00")
+    rechecks.record(recheck, org.viewer_root, july, rebounded=True, note="问题反弹",
+                    new_deadline=date(2026, 8, 31))
+    db.session.commit()
+    now = when("2026-12-31T10:00:00")
+
+    def report(start, end):
+        return rectification_figures(org.mgr_root, org.root, start, end, now)
+
+    june = report(date(2026, 1, 1), date(2026, 6, 30))
+    assert (june.measures, june.closed, june.closed_on_time) == (1, 1, 1)
+    assert [(i.task_id, i.result, i.closed_on) for i in june.closed_items] == [(task.id, "已整改到位", TODAY)]
+    year = report(date(2026, 1, 1), date(2026, 12, 31))
+    assert year.closed == 1 and year.in_progress == 0
+    august = when("2026-08-20T10:00:00")
+    tasks.submit(task, org.staff_a, august, result="建立长效机制")
+    tasks.verify(task, org.mgr_a, august)
+    db.session.commit()
+    year = report(date(2026, 1, 1), date(2026, 12, 31))
+    assert year.closed == 1 and [i.closed_on for i in year.closed_items] == [date(2026, 8, 20)]
+    assert report(date(2026, 1, 1), date(2026, 6, 30)).closed == 1  # June still says so
+    # The dashboard's months add up the same way: June and August each show a closure.
+    html = login_as(org.mgr_root).get("/dashboard", query_string={
+        "unit": org.root.id, "date_from": "2026-01-01", "date_to": "2026-12-31"}).get_data(as_text=True)
+    assert html.count("data-figure=\"closed\">1<") == 1

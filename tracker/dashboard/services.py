@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from tracker.clock import Clock
 from tracker.enums import ProblemState
 from tracker.extensions import db
+from tracker.followup.models import TaskRound
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.reports.services import (
@@ -214,12 +215,18 @@ def _by_period(problem_ids, measures, closed, date_from: date, date_to: date,
         "problems_closed": sa.select(Problem.closed_on, sa.func.count(Problem.id))
         .where(problem_closed).group_by(Problem.closed_on),
         "measures_closed": sa.select(Task.closed_on, sa.func.count(Task.id))
-        .where(measures, closed).group_by(Task.closed_on),
+        .where(measures, closed.current).group_by(Task.closed_on),
+        # Closures of earlier rounds (回头看 found them rebounded) count on the day they were made.
+        "earlier_closed": sa.select(TaskRound.closed_on, sa.func.count(sa.distinct(Task.id)))
+        .join(Task, Task.id == TaskRound.task_id)
+        .where(measures, TaskRound.closed_on.between(date_from, date_to), sa.not_(closed.current))
+        .group_by(TaskRound.closed_on),
     }
     for name, stmt in counts.items():
+        field = "measures_closed" if name == "earlier_closed" else name
         for day, n in db.session.execute(stmt):
             row = index[_key(day, by_year)]
-            setattr(row, name, getattr(row, name) + n)
+            setattr(row, field, getattr(row, field) + n)
     return rows
 
 

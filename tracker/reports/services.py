@@ -16,7 +16,7 @@ from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, ExtensionState, ProblemState, SourceKind, TaskState, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
-from tracker.followup.models import PeriodState, TaskPeriod, periods_between
+from tracker.followup.models import PeriodState, TaskPeriod, TaskRound, periods_between
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
@@ -311,7 +311,7 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     _count_acknowledgements(figures, measure_filter)
     _count_ratings(figures, measure_filter, date_from, date_to, clock)
     _count_periods(figures, measure_filter, clock)
-    figures.closed_items = _closed_items(sa.and_(measure_filter, closed))
+    figures.closed_items = _closed_items(measure_filter, closed)
     figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
 
@@ -343,13 +343,37 @@ def _task_scope(actor: User | None):
     return sa.true() if actor is None else scope.task_clause(actor)
 
 
-def _closed_clause(date_from: date, date_to: date):
-    return sa.and_(Task.state == TaskState.CLOSED, Task.closed_on.between(date_from, date_to))
+class Closed:
+    """"Closed out in the period" as SQL over Task rows: its current closure, or an earlier round's (a
+    rebound reopened the measure, 回头看) — so a rebound keeps the first closure in every report of its
+    period. Carries the period so that "on time" can be asked of either closure."""
+
+    def __init__(self, date_from: date, date_to: date):
+        self.date_from, self.date_to = date_from, date_to
+        self.current = sa.and_(Task.state == TaskState.CLOSED, Task.closed_on.between(date_from, date_to))
+
+    def _earlier(self, *more):
+        return sa.exists().where(TaskRound.task_id == Task.id,
+                                 TaskRound.closed_on.between(self.date_from, self.date_to), *more)
+
+    def __clause_element__(self):
+        return sa.or_(self.current, self._earlier())
+
+    def on_time(self):
+        current = sa.and_(self.current, sa.or_(Task.deadline.is_(None), Task.closed_on <= Task.deadline))
+        in_time = sa.or_(TaskRound.deadline.is_(None), TaskRound.closed_on <= TaskRound.deadline)
+        earlier = self._earlier(in_time)
+        return sa.or_(current, sa.and_(sa.not_(self.current), earlier))
 
 
-def on_time_clause(closed):
-    """Closed on time: `closed` and no deadline (ongoing) or closed_on ≤ the deadline in force."""
-    return sa.and_(closed, sa.or_(Task.deadline.is_(None), Task.closed_on <= Task.deadline))
+def _closed_clause(date_from: date, date_to: date) -> Closed:
+    return Closed(date_from, date_to)
+
+
+def on_time_clause(closed: Closed):
+    """Closed on time: closed in the period and no deadline (ongoing) or closed_on ≤ the deadline in force
+    (the round's own deadline for an earlier round's closure)."""
+    return closed.on_time()
 
 
 def _count(condition):
@@ -516,17 +540,25 @@ def _count_periods(figures: RectificationFigures, measure_filter, clock: Clock) 
     figures.periods_missed = missed
 
 
-def _closed_items(condition) -> list[ClosedItem]:
-    stmt = (
-        sa.select(Problem.id, Problem.number, Problem.description, Task.id, Task.measure, Task.result,
-                  Unit.name, Task.closed_on, Task.deadline)
-        .select_from(Task)
-        .join(Problem, Task.problem_id == Problem.id)
-        .join(Unit, Task.unit_id == Unit.id)
-        .where(condition)
-        .order_by(Task.closed_on, Problem.number, Task.id)
-    )
-    return [ClosedItem(*row) for row in db.session.execute(stmt)]
+def _closed_items(measure_filter, closed: Closed) -> list[ClosedItem]:
+    """The closures of the period: current ones, and earlier rounds' (with the result they had then)."""
+    columns = (Problem.id, Problem.number, Problem.description, Task.id, Task.measure)
+    current = (sa.select(*columns, Task.result, Unit.name, Task.closed_on, Task.deadline)
+               .select_from(Task).join(Problem, Task.problem_id == Problem.id)
+               .join(Unit, Task.unit_id == Unit.id).where(measure_filter, closed.current))
+    earlier = (sa.select(*columns, TaskRound.result, Unit.name, TaskRound.closed_on, TaskRound.deadline)
+               .select_from(TaskRound).join(Task, Task.id == TaskRound.task_id)
+               .join(Problem, Task.problem_id == Problem.id).join(Unit, Task.unit_id == Unit.id)
+               .where(measure_filter, TaskRound.closed_on.between(closed.date_from, closed.date_to),
+                      sa.not_(closed.current)))
+    rows = [ClosedItem(*row) for stmt in (current, earlier) for row in db.session.execute(stmt)]
+    # A measure closed twice in the period (rebounded, closed again) is listed once, as it is now.
+    seen, items = set(), []
+    for item in sorted(rows, key=lambda i: (i.closed_on, i.problem_number, i.task_id)):
+        if item.task_id not in seen:
+            seen.add(item.task_id)
+            items.append(item)
+    return items
 
 
 def _open_items(condition, as_of: date) -> list[OpenItem]:
