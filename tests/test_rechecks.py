@@ -252,3 +252,57 @@ def test_a_rebound_keeps_the_first_closure_in_every_report_of_its_period(org, cl
     html = login_as(org.mgr_root).get("/dashboard", query_string={
         "unit": org.root.id, "date_from": "2026-01-01", "date_to": "2026-12-31"}).get_data(as_text=True)
     assert html.count("data-figure=\"closed\">1<") == 1
+
+
+def test_the_report_tells_re_checks_and_rebounds(org, clock, closed):
+    from tracker.reports import section as wording
+    from tracker.reports.services import rectification_figures
+
+    held, rebounded = closed(), closed()
+    for task, rebound in ((held, False), (rebounded, True)):
+        recheck = rechecks.schedule(org.mgr_a, task, clock, due_on=DUE, reviewer=org.viewer_root)
+        rechecks.record(recheck, org.viewer_root, clock, rebounded=rebound, note="复查情况",
+                        new_deadline=DUE)
+    db.session.commit()
+    f = rectification_figures(org.mgr_root, org.root, date(2026, 1, 1), date(2026, 12, 31), clock)
+    assert (f.rechecks_consolidated, f.rechecks_rebounded) == (1, 1)
+    assert f.to_dict()["rechecks"] == {"consolidated": 1, "rebounded": 1}
+    zh = wording.build_text(wording.render_section(f, "zh_CN"))
+    assert "对已销号事项开展“回头看”2次，整改成果巩固1项，发现反弹1项，已重新交办整改。" in zh
+    en = wording.build_text(wording.render_section(f, "en"))
+    assert "Closed items were re-checked 2 times: 1 held and 1 had rebounded and were reopened." in en
+
+
+def test_the_reviewer_is_reminded_once_when_the_re_check_is_due(org, clock, closed):
+    from tracker.reminders import services as reminders
+    from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
+
+    task = closed()
+    recheck = rechecks.schedule(org.mgr_a, task, clock, due_on=date(2026, 7, 1), reviewer=org.viewer_root)
+    other = rechecks.schedule(org.mgr_a, closed(), clock, due_on=date(2026, 7, 1), reviewer=org.mgr_root)
+    db.session.commit()
+
+    def sent(kind=NotificationKind.RECHECK_DUE):
+        return db.session.scalars(sa.select(Notification).where(Notification.kind == kind)
+                                  .order_by(Notification.id)).all()
+
+    reminders.run_once(when("2026-06-30T09:00:00"), with_digest=False)
+    assert sent() == []  # not yet due
+    for day in ("2026-07-01", "2026-07-02"):
+        reminders.run_once(when(f"{day}T09:00:00"), with_digest=False)
+    assert sorted(n.user_id for n in sent()) == sorted([org.viewer_root.id, org.mgr_root.id])
+    assert all(n.status == NotificationStatus.SENT for n in sent()) and "2026-07-01" in sent()[0].subject
+    # Recorded before its reminder left: the reminder is not sent.
+    rechecks.record(other, org.mgr_root, clock, rebounded=False, note=None)
+    third = rechecks.schedule(org.mgr_a, closed(), clock, due_on=date(2026, 8, 1), reviewer=org.mgr_root)
+    db.session.commit()
+    from tracker.reminders import outbox
+    from tracker.reminders import rules as reminder_rules
+
+    outbox.enqueue(reminder_rules.recheck_due(when("2026-08-01T09:00:00")))
+    rechecks.record(third, org.mgr_root, clock, rebounded=False, note=None)
+    db.session.commit()
+    outbox.flush(when("2026-08-01T09:05:00"))
+    mine = [n for n in sent() if n.deadline == date(2026, 8, 1)]
+    assert [n.status for n in mine] == [NotificationStatus.CANCELLED]
+    assert recheck.state == RecheckState.SCHEDULED

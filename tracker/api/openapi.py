@@ -246,6 +246,7 @@ REPORT = _obj({
                              "median_hours": {"type": "number", "nullable": True, "minimum": 0}}),
     "periods": _obj({"measures": INT, "closed": INT, "missed": INT},
                     "阶段性销号: ongoing measures with a period, period results verified, periods missed."),
+    "rechecks": _obj({"consolidated": INT, "rebounded": INT}, "回头看 recorded in the period."),
     "ratings": _obj({"satisfied": INT, "basic": INT, "unsatisfied": INT, "satisfaction_rate": RATE},
                     "整改成效评价 given in the period; the rate counts satisfied and basically satisfied."),
     "by_source": {"type": "array", "items": BREAKDOWN},

@@ -116,6 +116,9 @@ def _subject(kind: NotificationKind, ctx: dict) -> str:
     elif kind == NotificationKind.PERIOD_DUE:
         text = gettext("%(period)s result due by %(date)s: %(measure)s", period=ctx["period"],
                        date=ctx["period_end"].isoformat(), measure=item.short)
+    elif kind == NotificationKind.RECHECK_DUE:
+        text = gettext("Re-check due on %(date)s: %(measure)s", date=ctx["due_on"].isoformat(),
+                       measure=item.short)
     elif kind == NotificationKind.PERIOD_MISSED:
         text = gettext("%(period)s missed: %(measure)s", period=ctx["period"], measure=item.short)
     else:

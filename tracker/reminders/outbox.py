@@ -39,7 +39,7 @@ from sqlalchemy.orm import joinedload
 from tracker.clock import Clock, utcnow
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
 from tracker.extensions import db
-from tracker.followup.models import PeriodState, TaskPeriod
+from tracker.followup.models import PeriodState, Recheck, RecheckState, TaskPeriod
 from tracker.reminders.delivery import Attachment, PermanentFailure, TemporaryFailure, backend_for_app
 from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
 from tracker.supervision import document
@@ -67,6 +67,7 @@ LIVE_STATES = {
     NotificationKind.ACK_ESCALATION: set(OVERDUE_STATES),
     NotificationKind.PERIOD_DUE: set(OVERDUE_STATES),
     NotificationKind.PERIOD_MISSED: set(OVERDUE_STATES),
+    NotificationKind.RECHECK_DUE: {TaskState.CLOSED},
 }
 # 阶段性销号: `deadline` holds the start of the period a message is about; a result for it makes it moot.
 PERIOD_KINDS = {NotificationKind.PERIOD_DUE, NotificationKind.PERIOD_MISSED}
@@ -212,6 +213,10 @@ def stale_reason(n: Notification, task: Task | Notice | None) -> str | None:
             TaskPeriod.task_id == task.id, TaskPeriod.period_start == n.deadline,
             TaskPeriod.state != PeriodState.REJECTED))):
         return "period result submitted"
+    if n.kind == NotificationKind.RECHECK_DUE and not db.session.scalar(sa.select(sa.exists().where(
+            Recheck.task_id == task.id, Recheck.due_on == n.deadline,
+            Recheck.state == RecheckState.SCHEDULED))):
+        return "re-check recorded"
     return None
 
 

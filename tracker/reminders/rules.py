@@ -18,7 +18,15 @@ from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, TaskType
 from tracker.extensions import db
 from tracker.followup import periods
-from tracker.followup.models import PeriodKind, TaskPeriod, period_label, period_of, previous_period
+from tracker.followup.models import (
+    PeriodKind,
+    Recheck,
+    RecheckState,
+    TaskPeriod,
+    period_label,
+    period_of,
+    previous_period,
+)
 from tracker.org import queries as org_queries
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
@@ -174,6 +182,31 @@ def period_missed(clock: Clock) -> list[dict]:
     return _period_rows(candidates, clock)
 
 
+def recheck_due(clock: Clock) -> list[dict]:
+    """回头看: on and after its date, the reviewer of a waiting re-check is reminded, once per re-check."""
+    today = clock.today()
+    Reviewer = aliased(User)
+    found = db.session.execute(
+        sa.select(Recheck, Task, Reviewer, Problem.number, Unit.name, Owner.name)
+        .join(Task, Task.id == Recheck.task_id).join(Reviewer, Reviewer.id == Recheck.reviewer_id)
+        .join(Problem, Problem.id == Task.problem_id).join(Unit, Unit.id == Task.unit_id)
+        .join(Owner, Owner.id == Task.owner_id)
+        .where(Recheck.state == RecheckState.SCHEDULED, Recheck.due_on <= today)
+        .order_by(Recheck.id)).all()
+    keys = {f"recheck_due:{r[0].id}:u{r[2].id}": r for r in found}
+    known = outbox.existing_keys(keys)
+    rows = []
+    for key, (recheck, task, reviewer, number, unit, owner) in keys.items():
+        if key in known or not reviewer.active:
+            continue
+        item = messages.make_item(task, number=number, unit=unit, owner=owner, today=today)
+        message = messages.render(Kind.RECHECK_DUE, reviewer, item=item, due_on=recheck.due_on)
+        values = outbox.row(Kind.RECHECK_DUE, reviewer, key, clock, message, task=task)
+        values["deadline"] = recheck.due_on
+        rows.append(values)
+    return rows
+
+
 def _not_signed_for(clock: Clock, setting: str):
     cutoff = clock.now() - timedelta(days=_cfg(setting))
     return _task_rows(Task.awaiting_ack_clause(), Task.assigned_at <= cutoff)
@@ -248,5 +281,5 @@ def notice_reply_escalation(clock: Clock) -> list[dict]:
                         lambda n, u: f"notice_reply_escalation:{n.id}:{n.reply_due_on}:u{u.id}", clock)
 
 
-RULES = (due_soon, overdue, escalation, ongoing, period_due, period_missed, ack_due, ack_escalation,
-         notice_reply_due, notice_reply_escalation)
+RULES = (due_soon, overdue, escalation, ongoing, period_due, period_missed, recheck_due, ack_due,
+         ack_escalation, notice_reply_due, notice_reply_escalation)

@@ -16,7 +16,14 @@ from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, ExtensionState, ProblemState, SourceKind, TaskState, TaskType
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
-from tracker.followup.models import PeriodState, TaskPeriod, TaskRound, periods_between
+from tracker.followup.models import (
+    PeriodState,
+    Recheck,
+    RecheckState,
+    TaskPeriod,
+    TaskRound,
+    periods_between,
+)
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
@@ -124,6 +131,9 @@ class RectificationFigures:
     periodic_measures: int = 0
     periods_closed: int = 0  # period results verified in the period
     periods_missed: int = 0  # periods that ended in the period (by as_of) with no result
+    # 回头看 of the report's measures recorded in the period.
+    rechecks_consolidated: int = 0
+    rechecks_rebounded: int = 0
     by_source: list[BreakdownRow] = field(default_factory=list)
     by_category: list[BreakdownRow] = field(default_factory=list)
     closed_items: list[ClosedItem] = field(default_factory=list)
@@ -217,6 +227,7 @@ class RectificationFigures:
                                 "median_hours": self.ack_median_hours},
             "periods": {"measures": self.periodic_measures, "closed": self.periods_closed,
                         "missed": self.periods_missed},
+            "rechecks": {"consolidated": self.rechecks_consolidated, "rebounded": self.rechecks_rebounded},
             "ratings": {"satisfied": self.rated_satisfied, "basic": self.rated_basic,
                         "unsatisfied": self.rated_unsatisfied,
                         "satisfaction_rate": rate(percent(satisfied, self.rated))},
@@ -293,6 +304,7 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     - periods: the ongoing measures with a period (阶段性销号) among them; their period results verified
       (decided_on) in the period; and their periods that ended in the period before as_of with no
       result submitted or verified (missed).
+    - rechecks: re-checks (回头看) of those measures recorded in the period, consolidated or rebounded.
     - extensions: approved Extension rows of those problems' tasks (any state) decided in the period.
     - by_source / by_category: problems, measures and closed measures per source kind / category.
     - closed_items: the closed measures, by closing date; open_items: the in-progress measures, by
@@ -311,6 +323,7 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     _count_acknowledgements(figures, measure_filter)
     _count_ratings(figures, measure_filter, date_from, date_to, clock)
     _count_periods(figures, measure_filter, clock)
+    _count_rechecks(figures, measure_filter)
     figures.closed_items = _closed_items(measure_filter, closed)
     figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
@@ -538,6 +551,17 @@ def _count_periods(figures: RectificationFigures, measure_filter, clock: Clock) 
             if figures.date_from <= end < figures.as_of and (r.id, start) not in live:
                 missed += 1
     figures.periods_missed = missed
+
+
+def _count_rechecks(figures: RectificationFigures, measure_filter) -> None:
+    rows = dict(db.session.execute(
+        sa.select(Recheck.state, sa.func.count(Recheck.id))
+        .where(Recheck.task_id.in_(sa.select(Task.id).where(measure_filter)),
+               Recheck.state.in_([RecheckState.CONSOLIDATED, RecheckState.REBOUNDED]),
+               Recheck.decided_on.between(figures.date_from, figures.date_to))
+        .group_by(Recheck.state)).all())
+    figures.rechecks_consolidated = rows.get(RecheckState.CONSOLIDATED, 0)
+    figures.rechecks_rebounded = rows.get(RecheckState.REBOUNDED, 0)
 
 
 def _closed_items(measure_filter, closed: Closed) -> list[ClosedItem]:
