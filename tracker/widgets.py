@@ -91,9 +91,13 @@ def days_left(ctx, task) -> Markup:
 
 
 def problem_state(problem) -> Markup:
+    """The state as a badge, and 反弹 beside it when a re-check found one of its measures rebounded."""
     state = problem.state
-    return Markup(f'<span class="badge bg-{PROBLEM_BADGES[state]}" data-state="{state.value}">'
-                  f'{escape(state.label)}</span>')
+    badge = Markup(f'<span class="badge bg-{PROBLEM_BADGES[state]}" data-state="{state.value}">'
+                   f'{escape(state.label)}</span>')
+    if getattr(problem, "rebounded_at", None) is not None:
+        badge += Markup(f' <span class="badge bg-danger" data-rebounded="1">{escape(_("Rebounded"))}</span>')
+    return badge
 
 
 def source_label(source) -> Markup:

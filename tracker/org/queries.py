@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager
 
 from tracker import scope
 from tracker.enums import Role
@@ -71,3 +72,12 @@ def nearest_managers(path: str, managers: dict[int, list[User]], exclude: set[in
         if found:
             return found
     return []
+
+
+def people_on_line(unit: Unit, roles: tuple[Role, ...]) -> list[User]:
+    """The active people of `roles` in `unit` and the units above it (with their units loaded), by path."""
+    ids = path_ids(unit.path)
+    return list(db.session.scalars(
+        sa.select(User).join(Unit, User.unit_id == Unit.id)
+        .where(User.unit_id.in_(ids), User.role.in_(roles), User.active.is_(True))
+        .options(contains_eager(User.unit)).order_by(Unit.path, User.name)))

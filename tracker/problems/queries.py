@@ -251,10 +251,11 @@ class ProblemRow:
         self.id, self.number, self.description, self.found_on, self.state = row[:5]
         self.source = SourceRef(row[5], row[6])
         self.category, self.unit = Named(row[7]), Named(row[8])
+        self.rebounded_at = row[9]
 
 
 _PROBLEM_ROWS = (sa.select(Problem.id, Problem.number, Problem.description, Problem.found_on, Problem.state,
-                           Source.kind, Source.name, Category.name, Unit.name)
+                           Source.kind, Source.name, Category.name, Unit.name, Problem.rebounded_at)
                  .join(Source, Source.id == Problem.source_id)
                  .join(Category, Category.id == Problem.category_id)
                  .join(Unit, Unit.id == Problem.unit_id))

@@ -163,3 +163,21 @@ class TaskFilterForm(Form):
         self.rating.choices = [("rated", _l("Rated")), (Rating.SATISFIED.value, Rating.SATISFIED.label),
                                (Rating.BASIC.value, Rating.BASIC.label), ("unrated", _l("Closed, not rated"))]
         self.review_step.choices = [(str(n), _l("Waiting at step %(n)s", n=n)) for n in range(1, 6)]
+
+
+class RecheckForm(FlaskForm):
+    """Schedule a re-check (回头看) of a closed measure."""
+
+    due_on = DateField(_l("Re-check by"), validators=[InputRequired(_l("Choose the date of the re-check."))])
+    reviewer = SelectField(_l("Reviewer"), coerce=optional_int, validate_choice=False,
+                           validators=[InputRequired(_l("Choose the reviewer."))])
+
+
+class RecheckResultForm(FlaskForm):
+    """The reviewer's finding: consolidated (巩固) or rebounded (反弹, which reopens the measure)."""
+
+    outcome = SelectField(_l("Finding"), choices=[("consolidated", _l("Consolidated (巩固)")),
+                                                  ("rebounded", _l("Rebounded (反弹): reopen the measure"))])
+    note = TextAreaField(_l("Findings"), validators=[Optional(), Length(max=TEXT)])
+    new_deadline = DateField(_l("New deadline if rebounded"), validators=[Optional()])
+    files = MultipleFileField(_l("Evidence files"))

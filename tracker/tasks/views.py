@@ -23,12 +23,13 @@ from tracker import refdata, scope
 from tracker.audit.queries import names_in
 from tracker.clock import request_clock
 from tracker.enums import ExtensionState, Role, TaskType
-from tracker.errors import StaleVersion, ValidationFailed
+from tracker.errors import InvalidTransition, PermissionDenied, StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
-from tracker.followup import periods
-from tracker.followup.models import PeriodState, TaskPeriod
+from tracker.followup import periods, rechecks
+from tracker.followup.models import PeriodState, Recheck, RecheckState, TaskPeriod
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
+from tracker.org import queries as org_queries
 from tracker.org.models import Unit, User, indented, person_label
 from tracker.org.queries import scoped_units, scoped_users
 from tracker.problems.models import Problem
@@ -46,6 +47,8 @@ from tracker.tasks.forms import (
     ProgressForm,
     ReasonForm,
     ReassignForm,
+    RecheckForm,
+    RecheckResultForm,
     ReturnForm,
     StartForm,
     SubmitForm,
@@ -274,8 +277,24 @@ def _render_task(task: Task, active: str | None = None, form=None, status: int =
                     for row in period_rows if row.submission is not None
                     and row.submission.state == PeriodState.SUBMITTED
                     and periods.may_decide(row.submission, task, current_user)}
+    recheck_list = rechecks.of_task(task)
+    waiting = next((r for r in recheck_list if r.state == RecheckState.SCHEDULED), None)
+    recheck_forms = {}
+    if waiting is None and rechecks.may_schedule(current_user, task):
+        recheck_forms["schedule"] = RecheckForm(formdata=None, prefix="recheck")
+        _fill_reviewers(recheck_forms["schedule"], task)
+    if waiting is not None and (current_user.id == waiting.reviewer_id or current_user.role == Role.ADMIN):
+        recheck_forms["record"] = RecheckResultForm(formdata=None, prefix=f"recheck{waiting.id}")
+    if waiting is not None and scope.can_manage_task(current_user, task):
+        recheck_forms["cancel"] = ReasonForm(formdata=None, prefix=f"cancel{waiting.id}")
+    if active in ("recheck", "recheck_record") and form is not None:
+        recheck_forms["schedule" if active == "recheck" else "record"] = form
+        if active == "recheck":
+            _fill_reviewers(form, task)
     html = render_template(
         "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
+        rechecks=recheck_list, waiting_recheck=waiting, recheck_forms=recheck_forms,
+        rounds=rechecks.rounds_of(task),
         periods=period_rows, period_forms=period_forms, period_files=queries.period_evidence(task),
         entries=entries, names=names, pending=pending,
         evidence_files=queries.task_evidence(task),
@@ -442,6 +461,80 @@ def decide_period(period_id: int):
         return redirect(url_for("tasks.task_detail", task_id=task.id) + "#periods")
 
     return _act(task, "decide_period", form, call, render=render, message=message)
+
+
+def _fill_reviewers(form: RecheckForm, task: Task) -> None:
+    """Managers and leaders who read the measure, not its owner: those of the user's subtree, and those of
+    the units above the measure (its leaders, who read it too)."""
+    scoped_units(current_user)  # each person's unit then comes from the identity map
+    people = {p.id: p for p in scoped_users(current_user, roles=(Role.MANAGER, Role.VIEWER))}
+    people.update({p.id: p for p in org_queries.people_on_line(task.unit, (Role.MANAGER, Role.VIEWER))})
+    form.reviewer.choices = [("", "—")] + [(p.id, person_label(p)) for p in people.values()
+                                           if p.id != task.owner_id and scope.can_read_task(p, task)]
+
+
+def _recheck_act(task: Task, key: str, form, call, message):
+    """Like _act, for the re-check forms (not rows of the state table: the services check who may)."""
+    if not form.validate_on_submit():
+        return _render_task(task, key, form, 422)
+    try:
+        call(form)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        form_errors(form, exc)
+        if exc.fields and not any(getattr(form, name, None) is not None for name in exc.fields):
+            flash(exc.message, "danger")
+        return _render_task(task, key, form, 422)
+    except (PermissionDenied, InvalidTransition) as exc:
+        db.session.rollback()
+        flash(exc.message, "warning")
+        return redirect(url_for("tasks.task_detail", task_id=task.id) + "#rechecks")
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("tasks.task_detail", task_id=task.id) + "#rechecks")
+
+
+@bp.route("/tasks/<int:task_id>/rechecks", methods=["POST"])
+@login_required
+def schedule_recheck(task_id: int):
+    """Schedule a re-check (回头看) of a closed measure."""
+    task = _load(task_id)
+    form = RecheckForm(prefix="recheck")
+    _fill_reviewers(form, task)
+    return _recheck_act(task, "recheck", form, lambda f: rechecks.schedule(
+        current_user, task, request_clock(), due_on=f.due_on.data,
+        reviewer=db.session.get(User, f.reviewer.data) if f.reviewer.data else None),
+        _("The re-check is scheduled; the reviewer will be reminded on the day."))
+
+
+def _recheck_or_404(recheck_id: int) -> tuple[Recheck, Task]:
+    recheck = db.session.get(Recheck, recheck_id) if 0 < recheck_id <= MAX_ID else None
+    if recheck is None:
+        abort(404)
+    return recheck, _load(recheck.task_id)
+
+
+@bp.route("/rechecks/<int:recheck_id>/record", methods=["POST"])
+@login_required
+def record_recheck(recheck_id: int):
+    """The reviewer records the re-check: consolidated, or rebounded (the measure reopens)."""
+    recheck, task = _recheck_or_404(recheck_id)
+    form = RecheckResultForm(prefix=f"recheck{recheck.id}")
+    rebounded = form.outcome.data == "rebounded"
+    return _recheck_act(task, "recheck_record", form, lambda f: rechecks.record(
+        recheck, current_user, request_clock(), rebounded=rebounded, note=f.note.data,
+        new_deadline=f.new_deadline.data, uploads=_uploads(f)),
+        _("Rebound recorded: the measure is reopened as a new round.") if rebounded
+        else _("The re-check is recorded: the rectification has held."))
+
+
+@bp.route("/rechecks/<int:recheck_id>/cancel", methods=["POST"])
+@login_required
+def cancel_recheck(recheck_id: int):
+    recheck, task = _recheck_or_404(recheck_id)
+    form = ReasonForm(prefix=f"cancel{recheck.id}")
+    return _recheck_act(task, "recheck_cancel", form, lambda f: rechecks.cancel(
+        recheck, current_user, request_clock(), reason=f.comment.data), _("The re-check is cancelled."))
 
 
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
