@@ -8,6 +8,7 @@ import io
 import re
 
 import pytest
+from test_api import api  # noqa: F401  (the API client fixture)
 
 from tracker.enums import TaskState
 from tracker.extensions import db
@@ -83,3 +84,71 @@ def test_others_cannot_record_and_a_manager_cancels(client, org, login_as, close
     assert done.status_code == 302
     db.session.expire_all()
     assert db.session.get(Recheck, recheck.id).state == RecheckState.CANCELLED
+
+
+def test_the_rechecks_page_draws_a_sample_and_shows_it(client, org, login_as, make, clock):
+    made = []
+    for _ in range(4):
+        task = make.task(org.mgr_a, owner=org.staff_a)
+        tasks.submit(task, org.staff_a, clock, result="已整改")
+        tasks.verify(task, org.mgr_a, clock)
+        made.append(task.id)
+    db.session.commit()
+    login_as(org.mgr_a)
+    page = client.get("/rechecks")
+    assert page.status_code == 200 and 'id="sample-form"' in page.get_data(as_text=True)
+    refused = client.post("/rechecks/sample", data={"unit": str(org.a.id), "date_from": "2026-06-01",
+                                                    "date_to": "2026-06-30", "due_on": "2026-07-15",
+                                                    "reviewer": str(org.mgr_a_2.id)})
+    assert refused.status_code == 422  # neither share nor count
+    drawn = client.post("/rechecks/sample", data={"unit": str(org.a.id), "date_from": "2026-06-01",
+                                                  "date_to": "2026-06-30", "share": "50", "seed": "42",
+                                                  "due_on": "2026-07-15", "reviewer": str(org.mgr_a_2.id)})
+    assert drawn.status_code == 302
+    html = client.get(drawn.headers["Location"]).get_data(as_text=True)
+    assert 'data-population="4"' in html and 'data-size="2"' in html and 'data-same="1"' in html
+    assert '<code id="seed">42</code>' in html
+    assert len(re.findall(r'<tr data-task="(\d+)"', html)) == 2
+    # The reviewer finds them on the home page.
+    login_as(org.mgr_a_2)
+    assert client.get("/").get_data(as_text=True).count("data-recheck-due=") == 2
+    # Others: staff cannot draw; a manager elsewhere cannot see the sample.
+    login_as(org.staff_a)
+    assert client.post("/rechecks/sample", data={}).status_code == 403
+    assert 'id="sample-form"' not in client.get("/rechecks").get_data(as_text=True)
+    sample_url = drawn.headers["Location"]
+    login_as(org.mgr_b)
+    assert client.get(sample_url).status_code == 404
+    assert client.get("/rechecks/samples/999999").status_code == 404
+
+
+def test_re_checks_through_the_api(org, closed, api):  # noqa: F811
+    task = closed
+    mgr = api(org.mgr_a)
+    made = mgr.post(f"/tasks/{task.id}/reviews", {"due_on": "2026-07-15", "reviewer_id": org.viewer_root.id})
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert body["state"] == "scheduled" and body["round"] == 1
+    assert mgr.post(f"/tasks/{task.id}/reviews", {"due_on": "2026-07-15", "reviewer_id": org.mgr_root.id}
+                    ).status_code == 409  # one waits at a time
+    assert mgr.post(f"/tasks/{task.id}/reviews", {"due_on": "2026-07-15", "reviewer_id": 999999}
+                    ).status_code == 422
+    staff = api(org.staff_a)
+    assert staff.post(f"/tasks/{task.id}/reviews", {"due_on": "2026-07-15", "reviewer_id": org.mgr_root.id}
+                      ).status_code == 403
+    assert api(org.mgr_b).get(f"/tasks/{task.id}/reviews").status_code == 404
+    assert [r["id"] for r in mgr.get(f"/tasks/{task.id}/reviews").get_json()["items"]] == [body["id"]]
+    assert mgr.post(f"/reviews/{body['id']}/result", {"outcome": "consolidated"}).status_code == 403
+    leader = api(org.viewer_root)
+    missing = leader.post(f"/reviews/{body['id']}/result", {"outcome": "rebounded"})
+    assert missing.status_code == 422 and {"note", "new_deadline"} <= set(missing.get_json()["fields"])
+    form = {"outcome": "rebounded", "note": "档案缺页", "new_deadline": "2026-08-31",
+            "files": [(io.BytesIO(b"%PDF-1.4 z"), "复查.pdf")]}
+    done = leader.client.post(f"/api/v1/reviews/{body['id']}/result", data=form, headers=leader.headers,
+                              content_type="multipart/form-data")
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["state"] == "rebounded"
+    reopened = mgr.get(f"/tasks/{task.id}").get_json()
+    assert reopened["state"] == "in_progress" and reopened["deadline"] == "2026-08-31"
+    other = api(org.mgr_b)
+    assert other.post(f"/reviews/{body['id']}/result", {"outcome": "consolidated"}).status_code == 404

@@ -45,6 +45,7 @@ from tracker.dashboard.views import bp as dashboard_bp
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ServiceError
 from tracker.extensions import MAX_ID, babel, csrf, db, limiter, login_manager, migrate
+from tracker.followup.views import bp as rechecks_bp
 from tracker.i18n import lazy_gettext as _l
 from tracker.ledger.views import bp as ledger_bp
 from tracker.ops import logging as ops_logging
@@ -96,7 +97,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
-                      dashboard_bp, ops_bp, notices_bp, review_bp):
+                      dashboard_bp, ops_bp, notices_bp, review_bp, rechecks_bp):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)

@@ -118,6 +118,15 @@ OPERATIONS = [
     Op("post", "/periods/{period_id}/decision", "decidePeriod", "Verify or return a period's result",
        "Measures", body="Decision", response="Period", errors=(*WRITE_ERRORS, "404", "409"),
        description="A manager of the measure's unit who did not submit it; returning needs a comment."),
+    Op("get", "/tasks/{task_id}/reviews", "listRechecks", "Re-checks of a measure (回头看)", "Measures",
+       response="RecheckPage", errors=("401", "404", "429")),
+    Op("post", "/tasks/{task_id}/reviews", "scheduleRecheck", "Schedule a re-check", "Measures",
+       body="RecheckCreate", response="Recheck", status="201", errors=(*WRITE_ERRORS, "404", "409"),
+       description="Managers of a closed measure's unit; one re-check waits per closure."),
+    Op("post", "/reviews/{recheck_id}/result", "recordRecheck", "Record a re-check", "Measures",
+       body="RecheckResult", response="Recheck", errors=(*WRITE_ERRORS, "404", "409"), files=True,
+       description="The named reviewer: consolidated, or rebounded (reopens the measure as a new round "
+                   "with `new_deadline`; `note` required)."),
     Op("post", "/extensions/{extension_id}/decision", "decideExtension", "Decide an extension request",
        "Measures", body="Decision", response="Extension", errors=(*WRITE_ERRORS, "404", "409"),
        description="Managers of the measure's unit; approving moves the deadline, rejecting needs "
@@ -280,6 +289,7 @@ RESOURCES = {
     "ReviewStep": (s.REVIEW_STEP, "One step of a review chain"),
     "Period": (s.PERIOD, "阶段性销号: one period's result of an ongoing measure and its verification"),
     "PeriodRow": (s.PERIOD_ROW, "One period of an ongoing measure"),
+    "Recheck": (s.RECHECK, "回头看: a re-check of a closed measure and its finding"),
     "ReviewChain": (s.REVIEW_CHAIN, "多级审核: the chain of verification steps that applies to a unit"),
 }
 REQUESTS = {
@@ -289,9 +299,10 @@ REQUESTS = {
     "ProgressCreate": s.PROGRESS_CREATE, "ExtensionCreate": s.EXTENSION_CREATE, "Decision": s.DECISION,
     "NoticeCreate": s.NOTICE_CREATE, "NoticeAcknowledge": s.NOTICE_ACKNOWLEDGE,
     "NoticeReplyCreate": s.NOTICE_REPLY_CREATE, "ReviewStepInput": s.REVIEW_STEP_INPUT,
-    "ReviewChainSet": s.REVIEW_CHAIN_PUT, "PeriodCreate": s.PERIOD_CREATE,
+    "ReviewChainSet": s.REVIEW_CHAIN_PUT, "PeriodCreate": s.PERIOD_CREATE, "RecheckCreate": s.RECHECK_CREATE,
+    "RecheckResult": s.RECHECK_RESULT,
 }
-PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice", "PeriodRow")
+PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice", "PeriodRow", "Recheck")
 
 
 def components() -> dict:

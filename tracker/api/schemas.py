@@ -116,6 +116,13 @@ PERIOD_ROW = {
     "result": F("objects", values=("Period",), nullable=True,
                 description="The live result (or the last returned one): at most one item."),
 }
+RECHECK = {
+    "id": ID(), "task_id": ID(), "round": F("integer", description="The round whose closure it checks."),
+    "due_on": F("date"), "reviewer_id": ID(), "scheduled_by_id": ID(), "scheduled_at": F("datetime"),
+    "sample_id": ID(nullable=True, description="The recorded random sample it was drawn in."),
+    "state": F("enum", values=("scheduled", "consolidated", "rebounded", "cancelled")),
+    "note": TEXT(nullable=True), "decided_at": F("datetime", nullable=True),
+}
 PROGRESS = {
     "id": ID(), "task_id": ID(), "author_id": ID(), "body": TEXT(), "created_at": F("datetime"),
     "files": F("strings", description="Names of the evidence files posted with the note."),
@@ -243,6 +250,16 @@ TRANSITION = {
 }
 ACKNOWLEDGE = {"version": F("integer", nullable=True, description="When given, a stale version answers 409.")}
 PROGRESS_CREATE = {"body": TEXT(required=True)}
+RECHECK_CREATE = {
+    "due_on": F("date", required=True, description="Not in the past."),
+    "reviewer_id": ID(required=True, description="A manager or leader who reads the measure; not its owner."),
+}
+RECHECK_RESULT = {
+    "outcome": F("enum", values=("consolidated", "rebounded"), required=True,
+                 description="rebounded reopens the measure as a new round (its problem is marked 反弹)."),
+    "note": TEXT(nullable=True, description="Findings; required for a rebound."),
+    "new_deadline": F("date", nullable=True, description="Rebound of a measure with a deadline: required."),
+}
 PERIOD_CREATE = {
     "result": TEXT(required=True, description="What was done in the period."),
     "period_start": F("date", nullable=True,
@@ -596,6 +613,13 @@ def period_json(sub, files: dict | None = None) -> dict:
 def _period_files(period_id: int) -> list[str]:
     return list(db.session.scalars(sa.select(Evidence.filename).where(Evidence.period_id == period_id)
                                    .order_by(Evidence.id)))
+
+
+def recheck_json(r) -> dict:
+    return {"id": r.id, "task_id": r.task_id, "round": r.round, "due_on": _date(r.due_on),
+            "reviewer_id": r.reviewer_id, "scheduled_by_id": r.scheduled_by_id,
+            "scheduled_at": _datetime(r.scheduled_at), "sample_id": r.sample_id, "state": r.state.value,
+            "note": r.note, "decided_at": _datetime(r.decided_at)}
 
 
 def period_row_json(row, files: dict) -> dict:

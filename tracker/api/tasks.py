@@ -21,8 +21,8 @@ from tracker.api.base import (
 from tracker.clock import request_clock
 from tracker.enums import TaskType
 from tracker.extensions import db
-from tracker.followup import periods
-from tracker.followup.models import TaskPeriod
+from tracker.followup import periods, rechecks
+from tracker.followup.models import Recheck, TaskPeriod
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
@@ -183,6 +183,40 @@ def decide_period(period_id: int):
     periods.decide_period(sub, actor(), request_clock(), approve=data["approve"], comment=data.get("comment"))
     db.session.commit()
     return schemas.period_json(sub)
+
+
+@bp.get("/tasks/<int:task_id>/reviews")
+def list_rechecks(task_id: int):
+    """The re-checks (回头看) of a measure, oldest first."""
+    task = task_or_404(task_id)
+    rows = rechecks.of_task(task)
+    return {"items": [schemas.recheck_json(r) for r in rows], "total": len(rows), "page": 1,
+            "per_page": max(len(rows), 1)}
+
+
+@bp.post("/tasks/<int:task_id>/reviews")
+def schedule_recheck(task_id: int):
+    """Schedule a re-check of a closed measure (managers of its unit)."""
+    task = task_or_404(task_id)
+    data = schemas.json_body(schemas.RECHECK_CREATE)
+    errs: dict = {}
+    reviewer = reference(User, data["reviewer_id"], "reviewer_id", errs, _l("No such person."))
+    raise_errors(errs)
+    aliases({"reviewer": "reviewer_id"})
+    recheck = rechecks.schedule(actor(), task, request_clock(), due_on=data["due_on"], reviewer=reviewer)
+    return created(schemas.recheck_json(recheck))
+
+
+@bp.post("/reviews/<int:recheck_id>/result")
+def record_recheck(recheck_id: int):
+    """The reviewer's finding; a rebound reopens the measure (evidence files: multipart/form-data)."""
+    recheck = get_or_404(Recheck, recheck_id)
+    task_or_404(recheck.task_id)
+    data, uploads = schemas.body_with_files(schemas.RECHECK_RESULT)
+    rechecks.record(recheck, actor(), request_clock(), rebounded=data["outcome"] == "rebounded",
+                    note=data.get("note"), new_deadline=data.get("new_deadline"), uploads=uploads)
+    db.session.commit()
+    return schemas.recheck_json(recheck)
 
 
 @bp.post("/extensions/<int:extension_id>/decision")

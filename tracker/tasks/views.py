@@ -146,6 +146,7 @@ def home():
     if current_user.role in (Role.ADMIN, Role.MANAGER, Role.VIEWER):  # a leader may decide a named step
         verify, verify_total = queries.awaiting_verification(current_user, QUEUE_LIMIT)
     period_results, period_total = [], 0
+    recheck_rows, recheck_total = rechecks.due_for(current_user, QUEUE_LIMIT)
     if current_user.role in (Role.ADMIN, Role.MANAGER):
         extensions, extensions_total = queries.pending_extensions(current_user, QUEUE_LIMIT)
         period_results, period_total = periods.pending_for(current_user, QUEUE_LIMIT)
@@ -158,6 +159,9 @@ def home():
         verify_total=verify_total,
         period_results=period_results,
         period_total=period_total,
+        recheck_rows=recheck_rows,
+        recheck_total=recheck_total,
+        today=now.today(),
         extensions=extensions,
         extensions_total=extensions_total,
         desk=desk,
