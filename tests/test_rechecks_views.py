@@ -152,3 +152,15 @@ def test_re_checks_through_the_api(org, closed, api):  # noqa: F811
     assert reopened["state"] == "in_progress" and reopened["deadline"] == "2026-08-31"
     other = api(org.mgr_b)
     assert other.post(f"/reviews/{body['id']}/result", {"outcome": "consolidated"}).status_code == 404
+
+
+def test_the_list_filters_rebounded_measures(client, org, login_as, closed, make, clock, api):  # noqa: F811
+    other = make.task(org.mgr_a, owner=org.staff_a)
+    recheck = rechecks.schedule(org.mgr_a, closed, clock, due_on=closed.closed_on, reviewer=org.mgr_root)
+    rechecks.record(recheck, org.mgr_root, clock, rebounded=True, note="反弹", new_deadline=closed.closed_on)
+    db.session.commit()
+    login_as(org.mgr_a)
+    html = client.get("/tasks", query_string={"rebounded": "1"}).get_data(as_text=True)
+    assert set(re.findall(r'data-task="(\d+)"', html)) == {str(closed.id)}
+    listed = api(org.mgr_a).get("/tasks", rebounded="true").get_json()["items"]
+    assert [t["id"] for t in listed] == [closed.id] and other.id not in [t["id"] for t in listed]

@@ -448,6 +448,7 @@ TASK_FILTERS = {
     "leader": Q("id", "The problem's responsible leader's user id."),
     "rating": Q("enum", "整改成效评价 of the close-out: satisfied, basic, `rated` (any) or `unrated` (closed "
                         "without one).", values=task_queries.RATING_FILTERS),
+    "rebounded": Q("boolean", "`true`: measures reopened after a re-check found them rebounded (回头看)."),
     "period_missed": Q("boolean", "`true`: ongoing measures whose last ended period has no result "
                                   "(阶段性销号)."),
     "review_step": Q("integer", "Submitted and waiting at this step of its review chain (多级审核).",

@@ -146,6 +146,7 @@ class TaskFilterForm(Form):
     overdue = BooleanField(_l("Overdue only"))
     awaiting_ack = BooleanField(_l("Not signed for"))
     period_missed = BooleanField(_l("Period missed"))
+    rebounded = BooleanField(_l("Rebounded"))
     rating = SelectField(_l("Rating"), validate_choice=False)
     review_step = SelectField(_l("Review step"), validate_choice=False)
     due_after = StringField(_l("Deadline from"))

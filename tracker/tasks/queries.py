@@ -82,6 +82,7 @@ class TaskFilters:
     rating: str | None = None  # a Rating value of the close-out, RATED (any) or UNRATED (closed, none)
     review_step: int | None = None  # submitted and waiting at this step of its review chain
     period_missed: bool = False  # an ongoing measure whose last ended period has no result
+    rebounded: bool = False  # reopened after a re-check (回头看): round 2 or later
 
     @classmethod
     def from_args(cls, args: Mapping) -> TaskFilters:
@@ -115,6 +116,7 @@ class TaskFilters:
             rating=rating if (rating := str(args.get("rating") or "").strip()) in RATING_FILTERS else None,
             review_step=step if (step := _int(args.get("review_step"))) and step <= MAX_STEP else None,
             period_missed=str(args.get("period_missed") or "").strip().lower() in TRUE_WORDS,
+            rebounded=str(args.get("rebounded") or "").strip().lower() in TRUE_WORDS,
         )
 
     @property
@@ -194,6 +196,8 @@ def _where(filters: TaskFilters, clock: Clock, due_soon_days: int) -> list:
         terms.append(sa.and_(Task.state == TaskState.CLOSED, Task.rating.is_(None)))
     elif filters.rating:
         terms.append(Task.rating == Rating(filters.rating))
+    if filters.rebounded:
+        terms.append(Task.round > 1)
     if filters.period_missed:
         terms.append(periods.missed_clause(today))
     if filters.review_step:
