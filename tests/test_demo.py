@@ -13,9 +13,11 @@ from tracker.audit.models import AuditEvent
 from tracker.clock import Clock
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.extensions import db
-from tracker.followup.models import PeriodState, TaskPeriod
+from tracker.followup import rechecks
+from tracker.followup.models import PeriodState, Recheck, RecheckSample, RecheckState, TaskPeriod, TaskRound
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem, Source
+from tracker.review.models import Rating
 from tracker.tasks import evidence
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 from tracker.tasks.services import derive_problem_state
@@ -264,3 +266,20 @@ def test_notices_in_every_state(app):
     assert {n.kind for n in notices} == set(NoticeKind)
     assert any(n.reply_overdue(clock.today()) for n in notices), "a reply is overdue"
     assert all(n.issued_on < clock.today() for n in notices)
+
+
+@pytest.mark.parametrize("when", CLOCKS)
+def test_follow_up_in_the_demo(app, when):
+    """A chain mid-way, a verified period, re-checks held, rebounded (round 2 on record) and waiting from a
+    recorded sample, and rated close-outs."""
+    load(when)
+    states = {r.state for r in db.session.scalars(sa.select(Recheck))}
+    assert {RecheckState.CONSOLIDATED, RecheckState.REBOUNDED, RecheckState.SCHEDULED} <= states
+    (first_round,) = db.session.scalars(sa.select(TaskRound)).all()
+    assert db.session.get(Task, first_round.task_id).round == 2
+    (sample,) = db.session.scalars(sa.select(RecheckSample)).all()
+    assert sample.seed == 20260101
+    assert rechecks.draw(sample.population, sample.size, sample.seed) == sample.picked
+    tasks = all_tasks()
+    assert any(t.review_step == 2 and len(t.review_steps) == 3 for t in tasks)
+    assert {Rating.SATISFIED, Rating.BASIC} <= {t.rating for t in tasks}

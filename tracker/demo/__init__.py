@@ -34,8 +34,9 @@ from tracker.demo.data import (
     SourceSpec,
     Step,
 )
+from tracker.enums import TaskState, TaskType
 from tracker.extensions import db
-from tracker.followup import periods
+from tracker.followup import periods, rechecks
 from tracker.followup.models import TaskPeriod
 from tracker.org import services as org
 from tracker.org.models import Unit, User
@@ -234,6 +235,23 @@ class _Story:
             elif scenario == "closed":
                 notices.decide(notice, leader, self.clock_on(-1, 30 + n), accept=True)
 
+    def follow_up(self) -> None:
+        """回头看 three days ago: one closed measure held, one rebounded (reopened as round 2); then a
+        recorded random sample of the last quarter's closures for the 纪检组长 to re-check."""
+        leader, reviewer = self.users["zhangjianguo"], self.users["wanghaiyan"]
+        closed = [t for t in sorted(self.tasks.values(), key=lambda t: t.id)
+                  if t.state == TaskState.CLOSED and t.type != TaskType.ONGOING]
+        for task, rebound in zip(closed[:2], (False, True), strict=False):
+            recheck = rechecks.schedule(leader, task, self.clock_on(-3), due_on=self.day(-1),
+                                        reviewer=reviewer)
+            note = ("回头看发现：部分支部学习记录仍不完整，问题反弹。" if rebound
+                    else "回头看核查：制度执行到位，整改成果巩固。")
+            rechecks.record(recheck, reviewer, self.clock_on(-1), rebounded=rebound, note=note,
+                            new_deadline=self.day(20) if rebound else None)
+        rechecks.draw_sample(leader, self.units["ZFJ"], self.clock_on(-1, 30), date_from=self.day(-120),
+                             date_to=self.day(-1), share=20, seed=20260101, due_on=self.day(14),
+                             reviewer=reviewer)
+
     def set_chains(self, clock: Clock) -> None:
         for unit, by, steps in CHAINS:
             chains.set_chain(self.users[by], self.units[unit], [
@@ -268,5 +286,6 @@ def load_demo(clock: Clock) -> list[tuple[str, str, str, str]]:
     story.plan()
     story.run()
     story.supervise()
+    story.follow_up()
     db.session.flush()
     return list(DEMO_LOGINS)
