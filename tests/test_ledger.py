@@ -98,7 +98,8 @@ def test_export_has_three_sheets_with_chinese_headers(ledger, org, clock):
         "责任人",
         "整改时限",
     ]
-    assert [c.value for c in wb["整改清单"][1]][-2:] == ["是否逾期", "阶段性销号"]  # new columns go last
+    # New columns go last.
+    assert [c.value for c in wb["整改清单"][1]][-4:] == ["是否逾期", "阶段性销号", "成效评价", "整改轮次"]
 
 
 def test_export_rows_carry_the_lists(ledger, org, clock):

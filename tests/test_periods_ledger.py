@@ -26,7 +26,21 @@ def test_the_export_writes_the_period(org, make, clock):
         sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue())).worksheets[2]
         header = [c.value for c in sheet[1]]
         row = [c.value for c in sheet[2]]
-        assert header[-1] == title and row[-1] == word and task.measure in row
+        assert row[header.index(title)] == word and task.measure in row
+
+
+def test_the_export_writes_the_rating_and_the_round(org, make, clock):
+    from tracker.tasks import services as tasks
+
+    task = make.task(org.mgr_a, owner=org.staff_a)
+    tasks.submit(task, org.staff_a, clock, result="已整改")
+    tasks.verify(task, org.mgr_a, clock, rating="basic")
+    db.session.commit()
+    out = io.BytesIO()
+    build_ledger_xlsx(org.mgr_a, clock, out, lang="zh_CN")
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue())).worksheets[2]
+    header, row = [c.value for c in sheet[1]], [c.value for c in sheet[2]]
+    assert row[header.index("成效评价")] == "基本满意" and row[header.index("整改轮次")] == 1
 
 
 def _with_periods(rows: list) -> dict:

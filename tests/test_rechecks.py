@@ -254,7 +254,7 @@ def test_a_rebound_keeps_the_first_closure_in_every_report_of_its_period(org, cl
     assert html.count("data-figure=\"closed\">1<") == 1
 
 
-def test_the_report_tells_re_checks_and_rebounds(org, clock, closed):
+def test_the_report_tells_re_checks_and_rebounds(org, clock, closed, login_as):
     from tracker.reports import section as wording
     from tracker.reports.services import rectification_figures
 
@@ -271,6 +271,9 @@ def test_the_report_tells_re_checks_and_rebounds(org, clock, closed):
     assert "对已销号事项开展“回头看”2次，整改成果巩固1项，发现反弹1项，已重新交办整改。" in zh
     en = wording.build_text(wording.render_section(f, "en"))
     assert "Closed items were re-checked 2 times: 1 held and 1 had rebounded and were reopened." in en
+    html = login_as(org.mgr_root).get("/dashboard", query_string={
+        "unit": org.root.id, "date_from": "2026-01-01", "date_to": "2026-12-31"}).get_data(as_text=True)
+    assert 'data-figure="rechecks">2<' in html
 
 
 def test_the_reviewer_is_reminded_once_when_the_re_check_is_due(org, clock, closed):

@@ -99,6 +99,8 @@ class PagePieces:
                      median=f.ack_median_text or "—")),
             Figure("periods_closed", _("Period close-outs"), f.periods_closed,
                    _("%(n)s periods missed", n=f.periods_missed), self.tasks_url(period_missed=1)),
+            Figure("rechecks", _("Re-checks (回头看)"), f.rechecks_consolidated + f.rechecks_rebounded,
+                   _("%(n)s rebounded", n=f.rechecks_rebounded), self.tasks_url(rebounded=1)),
             Figure("rated", _("Results rated"), f.rated,
                    _("Satisfied or basically satisfied %(rate)s", rate=f.satisfaction_rate_text),
                    self.tasks_url(state="closed", rating="rated")),

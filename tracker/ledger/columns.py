@@ -67,6 +67,8 @@ COLUMNS = {c.key: c for c in (
     Column("submitted_on", "完成时间(提交)", "Submitted on", ("完成时间", "提交时间"), 14),
     Column("result", "整改成效", "Result", ("整改成果", "整改结果"), 30),
     Column("overdue", "是否逾期", "Overdue", ("逾期",), 8),
+    Column("rating", "成效评价", "Rating", ("整改成效评价", "评价"), 10),
+    Column("round", "整改轮次", "Round", ("轮次",), 8),
 )}
 
 SHEET_COLUMNS = {
@@ -75,7 +77,8 @@ SHEET_COLUMNS = {
     RESPONSIBILITIES: ("seq", "number", "description", "leader", "lead_unit", "coop", "person"),
     # New columns go last: the positions of the others stay where existing spreadsheets expect them.
     MEASURES: ("seq", "number", "measure", "target", "type", "resp_unit", "person", "deadline",
-               "original_deadline", "state", "submitted_on", "result", "closed_on", "overdue", "period"),
+               "original_deadline", "state", "submitted_on", "result", "closed_on", "overdue", "period",
+               "rating", "round"),
 }
 
 _WS = re.compile(r"\s+")
@@ -173,6 +176,8 @@ PROBLEM_STATE_NAMES = {
     ProblemState.CANCELLED: ("已撤销", "Cancelled"),
 }
 YES_NO = {True: ("是", "Yes"), False: ("否", "No")}
+RATING_NAMES = {"satisfied": ("满意", "Satisfied"), "basic": ("基本满意", "Basically satisfied"),
+                "unsatisfied": ("不满意", "Unsatisfied")}
 
 
 def label(names: dict, member, lang: str) -> str:

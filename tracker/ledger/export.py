@@ -110,7 +110,7 @@ def _measure_rows(actor, clock: Clock, lang: str, chunk: int, where: tuple) -> I
     stmt = (
         sa.select(Problem.number, Task.measure, Task.target, Task.type, Unit.name, User.name, Task.deadline,
                   Task.original_deadline, Task.state, Task.submitted_at, Task.result, Task.closed_on,
-                  Task.period)
+                  Task.period, Task.rating, Task.round)
         .join(Problem, Task.problem_id == Problem.id)
         .join(Unit, Task.unit_id == Unit.id)
         .join(User, Task.owner_id == User.id)
@@ -124,7 +124,7 @@ def _measure_rows(actor, clock: Clock, lang: str, chunk: int, where: tuple) -> I
         yield [n, r.number, r.measure, r.target, C.label(C.TASK_TYPE_NAMES, r.type, lang), r[4], r[5],
                r.deadline, r.original_deadline, C.label(C.TASK_STATE_NAMES, r.state, lang),
                _local_date(r.submitted_at, clock), r.result, r.closed_on, C.label(C.YES_NO, overdue, lang),
-               period]
+               period, C.label(C.RATING_NAMES, r.rating.value, lang) if r.rating else None, r.round]
 
 
 def _local_date(moment: datetime | None, clock: Clock) -> date | None:
