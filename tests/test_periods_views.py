@@ -33,7 +33,7 @@ def test_the_page_lists_periods_and_takes_a_result(client, org, login_as, quarte
     task = quarterly
     login_as(org.staff_a)
     html = client.get(f"/tasks/{task.id}").get_data(as_text=True)
-    assert 'id="periods"' in html and 'id="periods-missed"' in html
+    assert 'id="periods"' in html and 'id="periods-missed"' in html and 'id="missed-badge"' in html
     assert re.search(r'data-period="2026-10-01" class="table-danger"', html)
     assert 'id="form-submit-period"' in html and '<option value="2027-01-01">' in html
     posted = client.post(f"/tasks/{task.id}/periods", data={
