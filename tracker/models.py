@@ -1,7 +1,7 @@
 """Every model in one namespace, for Alembic autogenerate and for convenience in tests."""
 
 from tracker.audit.models import AuditEvent
-from tracker.auth.models import ApiToken, LoginSession
+from tracker.auth.models import ApiToken, CalendarFeed, LoginSession
 from tracker.followup.models import Recheck, RecheckSample, TaskPeriod, TaskRound
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
@@ -20,6 +20,7 @@ from tracker.tasks.models import Evidence, Extension, Progress, Task
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "CalendarFeed",
     "Category",
     "Evidence",
     "Extension",

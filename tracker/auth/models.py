@@ -60,3 +60,17 @@ class ApiToken(db.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CalendarFeed(db.Model):
+    """A user's personal calendar feed (ICS) behind a secret URL; deleting the row revokes it."""
+
+    __tablename__ = "calendar_feeds"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # sha256 hex of the URL's secret: the database alone does not yield working links.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()

@@ -19,6 +19,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 
 from tracker.auth import agents, tokens
+from tracker.auth import calendar as feeds
 from tracker.auth import services as auth
 from tracker.auth.forms import LoginForm, PasswordForm, PreferencesForm, TokenForm
 from tracker.auth.models import ApiToken
@@ -128,11 +129,12 @@ def _profile_page(status: int = 200, **forms):
     forms.setdefault("password", PasswordForm(prefix="pw"))
     forms.setdefault("token_form", TokenForm(prefix="token", formdata=None))
     forms.setdefault("new_token", None)
+    forms.setdefault("calendar_url", None)
     this_login = g.get("login_session_id")
     logins = sorted(auth.active_logins(current_user.id, utcnow()), key=lambda login: login.id != this_login)
     return render_template("auth/profile.html", tokens=tokens.user_tokens(current_user),
                            logins=[(login, agents.describe(login.user_agent)) for login in logins],
-                           this_login=this_login, **forms), status
+                           this_login=this_login, has_calendar=feeds.has_feed(current_user), **forms), status
 
 
 @bp.route("/profile/logins/end-others", methods=["POST"])
@@ -161,6 +163,24 @@ def create_token():
         return _profile_page(422, token_form=form)
     db.session.commit()
     return _profile_page(token_form=TokenForm(prefix="token", formdata=None), new_token=raw)
+
+
+@bp.route("/profile/calendar", methods=["POST"])
+@login_required
+def renew_calendar():
+    """A new secret link to the user's calendar feed, shown once; any earlier link stops working."""
+    raw = feeds.renew(current_user, request_clock())
+    db.session.commit()
+    return _profile_page(calendar_url=url_for("reminders.calendar_feed", secret=raw, _external=True))
+
+
+@bp.route("/profile/calendar/revoke", methods=["POST"])
+@login_required
+def revoke_calendar():
+    revoked = feeds.revoke(current_user, request_clock())
+    db.session.commit()
+    flash(_l("Your calendar link is revoked.") if revoked else _l("You had no calendar link."), "success")
+    return redirect(url_for("auth.profile") + "#calendar")
 
 
 @bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])

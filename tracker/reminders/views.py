@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
+from tracker.auth import calendar as feeds
 from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.i18n import gettext as _
-from tracker.reminders import services
+from tracker.reminders import calendar, services
 from tracker.reminders.models import Notification
 from tracker.viewutils import paginate, roles_required
 
@@ -67,3 +68,17 @@ def retry(notification_id: int):
     db.session.commit()
     flash(_("The message is queued again and will be sent within a minute."), "success")
     return redirect(url_for("reminders.admin_outbox"))
+
+
+@bp.route("/calendar/<secret>.ics")
+def calendar_feed(secret: str):
+    """A user's calendar feed behind its secret URL (no login: calendar apps cannot log in). An unknown
+    or revoked secret, or a deactivated user, answers 404 like any missing page."""
+    clock = request_clock()
+    user = feeds.user_for(secret, clock)
+    if user is None:
+        abort(404)
+    body = calendar.build_ics(user, clock)
+    db.session.commit()  # last use
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": 'inline; filename="rectification.ics"', "Cache-Control": "no-store"})
