@@ -48,6 +48,7 @@ ENV_SETTINGS: dict[str, type] = {
     "LOGIN_RATE_LIMIT": str,
     "API_RATE_LIMIT": str,
     "RATELIMIT_STORAGE_URI": str,
+    "RATELIMIT_KEY_PREFIX": str,
     "RATELIMIT_ENABLED": bool,
     "PROXY_FIX_X_FOR": int,
     "PASSWORD_MIN_SCORE": int,
