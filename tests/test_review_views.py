@@ -96,6 +96,7 @@ def test_who_may_not_edit(client, org, login_as, who, unit, status):
     assert client.get(f"/units/{org.units[unit].id}/review-chain").status_code == status
     assert client.post(f"/units/{org.units[unit].id}/review-chain", data={}).status_code in (status, 400)
     assert client.get("/units/999999/review-chain").status_code == 404
+    assert client.get(f"/units/{2**40}/review-chain").status_code == 404  # beyond the database's integer
 
 
 def test_staff_and_viewers_have_no_chains_list(client, org, login_as):

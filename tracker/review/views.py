@@ -12,7 +12,7 @@ from tracker import scope
 from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.errors import ValidationFailed
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.org.models import Unit, User, person_label
 from tracker.org.queries import scoped_units
@@ -30,7 +30,7 @@ class Person:
 
 
 def _unit_or_404(unit_id: int) -> Unit:
-    unit = db.session.get(Unit, unit_id) if 0 < unit_id else None
+    unit = db.session.get(Unit, unit_id) if 0 < unit_id <= MAX_ID else None
     if unit is None or not scope.covers(current_user, unit):
         abort(404)
     return unit
