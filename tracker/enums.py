@@ -95,6 +95,24 @@ class TaskType(LabelledEnum):
         }
 
 
+class PeriodKind(LabelledEnum):
+    """阶段性销号: the calendar period of an ongoing measure's results."""
+
+    MONTH = "month"
+    QUARTER = "quarter"
+    HALF = "half"
+    YEAR = "year"
+
+    @classmethod
+    def _labels(cls):
+        return {cls.MONTH: _l("Monthly"), cls.QUARTER: _l("Quarterly"), cls.HALF: _l("Half-yearly"),
+                cls.YEAR: _l("Yearly")}
+
+    @property
+    def months(self) -> int:
+        return {"month": 1, "quarter": 3, "half": 6, "year": 12}[self.value]
+
+
 class TaskState(LabelledEnum):
     ASSIGNED = "assigned"
     IN_PROGRESS = "in_progress"

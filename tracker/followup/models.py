@@ -15,29 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.clock import utcnow
-from tracker.enums import LabelledEnum, enum_column
+from tracker.enums import LabelledEnum, PeriodKind, enum_column
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
 
 if TYPE_CHECKING:  # tracker.tasks.models imports this module
     from tracker.tasks.models import Task
-
-
-class PeriodKind(LabelledEnum):
-    MONTH = "month"
-    QUARTER = "quarter"
-    HALF = "half"
-    YEAR = "year"
-
-    @classmethod
-    def _labels(cls):
-        return {cls.MONTH: _l("Monthly"), cls.QUARTER: _l("Quarterly"), cls.HALF: _l("Half-yearly"),
-                cls.YEAR: _l("Yearly")}
-
-    @property
-    def months(self) -> int:
-        return {"month": 1, "quarter": 3, "half": 6, "year": 12}[self.value]
 
 
 def period_of(kind: PeriodKind, day: date) -> tuple[date, date]:

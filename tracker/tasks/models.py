@@ -14,12 +14,12 @@ from tracker.enums import (
     OVERDUE_STATES,
     ExtensionState,
     Light,
+    PeriodKind,
     TaskState,
     TaskType,
     enum_column,
 )
 from tracker.extensions import db
-from tracker.followup.models import PeriodKind
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
 from tracker.review.models import Rating, TaskReviewStep
