@@ -94,3 +94,39 @@ def test_the_profile_makes_shows_once_and_revokes_the_link(client, org, login_as
     assert url not in again and 'id="revoke-calendar"' in again and 'id="renew-calendar"' in again
     client.post("/profile/calendar/revoke")
     assert client.get(url.split("localhost", 1)[-1]).status_code == 404
+
+
+def test_two_renewals_at_once_leave_one_working_link(app, org, clock):
+    """A double click on "make a new link": the database decides; no error, one row, the later secret."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from tracker.auth.models import CalendarFeed
+    from tracker.auth.tokens import hash_token
+    from tracker.org.models import User
+
+    user_id, barrier, results = org.staff_a.id, threading.Barrier(2), [None, None]
+
+    def work(index):
+        with app.app_context():
+            try:
+                user = db.session.get(User, user_id)
+                barrier.wait(timeout=10)
+                raw = feeds.renew(user, clock)
+                db.session.commit()
+                results[index] = raw
+            except Exception as exc:  # noqa: BLE001  (any failure is the test's finding)
+                db.session.rollback()
+                results[index] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(isinstance(r, str) for r in results), results
+    rows = db.session.scalars(sa.select(CalendarFeed).where(CalendarFeed.user_id == user_id)).all()
+    assert len(rows) == 1 and rows[0].token_hash in {hash_token(r) for r in results}

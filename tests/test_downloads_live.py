@@ -388,6 +388,25 @@ def test_api_progress_with_evidence_through_gunicorn(org, make, live_gunicorn):
     assert served.status == 200 and served.body == data
 
 
+def test_calendar_feed_through_gunicorn(org, make, clock, live_gunicorn):
+    """The ICS a calendar app fetches, from a real server, without a login; parsed back whole."""
+    from icalendar import Calendar
+
+    from tracker.auth import calendar as feeds
+
+    task = make.task(org.mgr_a, owner=org.staff_a, measure="完善会议记录",
+                     deadline=TODAY + timedelta(days=9))
+    secret = feeds.renew(org.staff_a, clock)
+    db.session.commit()
+    feed = live_gunicorn.client().get(f"/calendar/{secret}.ics")
+    assert feed.status == 200 and feed.headers["Content-Type"].startswith("text/calendar")
+    (event,) = Calendar.from_ical(feed.body).walk("VEVENT")
+    assert str(event.get("uid")).startswith(f"task-{task.id}-")
+    assert "完善会议记录" in str(event.get("summary"))
+    assert event.decoded("dtstart") == TODAY + timedelta(days=9)
+    assert live_gunicorn.client().get("/calendar/unknown.ics").status == 404
+
+
 def test_notice_docx_and_reply_file_through_gunicorn(org, make, clock, live_gunicorn):
     task = make.task(org.mgr_a, owner=org.staff_a, measure="规范公文处理", deadline=TODAY - timedelta(days=3),
                      allow_past_deadline=True)

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from conftest import when
 from test_api import api  # noqa: F401  (the API client fixture)
+from test_tasks_views import in_english
 
 from tracker.enums import TaskType
 from tracker.extensions import db
@@ -127,6 +128,9 @@ def test_the_home_page_lists_period_results_to_verify(client, org, login_as, qua
     for who in ("staff_a", "mgr_b"):
         login_as(org.users[who])
         assert f'data-period-result="{sub.id}"' not in client.get("/").get_data(as_text=True)
+    in_english(org.mgr_a_2, login_as)  # the period's name in the reader's language
+    html = client.get("/").get_data(as_text=True)
+    assert f'data-period-result="{sub.id}"' in html and "2027 Q1" in html
 
 
 def test_the_report_counts_period_close_outs_and_missed_periods(org, make):

@@ -94,6 +94,8 @@ def test_a_chain_is_stored_in_order_with_labels(org, clock, chained):
     ({"kind": ["unit"]}, "steps.1.kind"),
     ({"kind": "managers", "label": "x" * 61}, "steps.1.label"),
     ({"kind": "managers", "label": 5}, "steps.1.label"),
+    ({"kind": "managers", "label": "审核\x00"}, "steps.1.label"),  # PostgreSQL cannot store it
+    ({"kind": "managers", "label": "审核\ud800"}, "steps.1.label"),
     ("not an object", "steps.1"),
 ])
 def test_bad_steps_are_refused_naming_the_field(org, clock, step, field):
@@ -376,3 +378,39 @@ def test_two_reviewers_deciding_one_step_at_once_one_wins(app, org, clock, chain
     assert task.review_step == 2
     assert [d.position for d in decisions(task)] == [1]  # the loser's decision did not stay
 
+
+
+def test_two_editors_setting_a_chain_at_once_store_one_or_the_other(app, org, clock):
+    """The unit's row is locked first: the chain stored is one editor's whole, never a mix, no error."""
+    one = [{"kind": "unit", "reviewer_unit_id": org.a.id, "label": "甲1"},
+           {"kind": "person", "reviewer_id": org.mgr_root.id, "label": "甲2"}]
+    other = [{"kind": "managers", "label": "乙1"}, {"kind": "person", "reviewer_id": org.viewer_root.id,
+                                                    "label": "乙2"}, {"kind": "managers", "label": "乙3"}]
+    unit_id, barrier, results = org.a.id, threading.Barrier(2), [None, None]
+
+    def work(index, user_id, steps):
+        from tracker.org.models import Unit
+
+        with app.app_context():
+            try:
+                actor, unit = db.session.get(User, user_id), db.session.get(Unit, unit_id)
+                barrier.wait(timeout=10)
+                chains.set_chain(actor, unit, steps, clock)
+                db.session.commit()
+                results[index] = "ok"
+            except Exception as exc:  # noqa: BLE001  (any failure is the test's finding)
+                db.session.rollback()
+                results[index] = exc
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work, args=(0, org.mgr_a.id, one)),
+               threading.Thread(target=work, args=(1, org.mgr_a_2.id, other))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == ["ok", "ok"], results
+    db.session.expire_all()
+    labels = [s.label for s in chains.own_steps(org.a)]
+    assert labels in (["甲1", "甲2"], ["乙1", "乙2", "乙3"])

@@ -201,3 +201,24 @@ def test_the_chain_through_the_api(org, api, submitted):  # noqa: F811
     closed = leader.post(f"/tasks/{task.id}/transitions", {"action": "verify", "rating": "satisfied"})
     assert closed.status_code == 200, closed.get_json()
     assert closed.get_json()["state"] == "closed" and closed.get_json()["rating"] == "satisfied"
+
+
+def test_the_chains_list_costs_the_same_queries_for_few_or_many_chains(client, org, make, clock, login_as,
+                                                                       queries):
+    login_as(org.mgr_root)
+
+    def count():
+        with queries() as statements:
+            assert client.get("/review-chains").status_code == 200
+        return len(statements)
+
+    chains.set_chain(org.mgr_root, org.a, [{"kind": "unit", "reviewer_unit_id": org.a.id},
+                                           {"kind": "person", "reviewer_id": org.mgr_root.id}], clock)
+    db.session.commit()
+    few = count()
+    for n in range(4):
+        unit = make.unit(f"X{n}", f"科室{n}", parent=org.b)
+        chains.set_chain(org.mgr_root, unit, [{"kind": "unit", "reviewer_unit_id": org.b.id},
+                                              {"kind": "person", "reviewer_id": org.mgr_root.id}], clock)
+    db.session.commit()
+    assert count() == few

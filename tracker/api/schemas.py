@@ -19,7 +19,6 @@ from tracker.api.errors import ApiError
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
 from tracker.errors import ValidationFailed
 from tracker.extensions import MAX_ID, db
-from tracker.followup.models import period_label
 from tracker.i18n import lazy_gettext as _l
 from tracker.problems import queries as problem_queries
 from tracker.tasks import queries as task_queries
@@ -603,7 +602,7 @@ def period_json(sub, files: dict | None = None) -> dict:
     """One period's result; `files` (period id → evidence rows) saves a query per result in a list."""
     return {"id": sub.id, "task_id": sub.task_id, "kind": sub.kind.value,
             "period_start": _date(sub.period_start), "period_end": _date(sub.period_end),
-            "label": period_label(sub.kind, sub.period_start),
+            "label": sub.label,
             "result": sub.result, "state": sub.state.value, "submitted_by_id": sub.submitted_by_id,
             "submitted_at": _datetime(sub.submitted_at), "decided_by_id": sub.decided_by_id,
             "decided_at": _datetime(sub.decided_at), "decision_comment": sub.decision_comment,

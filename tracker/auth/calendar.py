@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from tracker.audit import services as audit
 from tracker.auth.models import CalendarFeed
@@ -24,14 +25,17 @@ def has_feed(user: User) -> bool:
 
 
 def renew(user: User, clock: Clock) -> str:
-    """A new secret for the user's feed (replacing any earlier one); returned once, stored hashed."""
+    """A new secret for the user's feed (replacing any earlier one); returned once, stored hashed.
+
+    Two renewals at once (a double click, two tabs): the primary key lets one insert in; the other
+    replaces that row's secret instead, so the later secret is the one that works."""
     raw = secrets.token_urlsafe(24)
-    feed = db.session.get(CalendarFeed, user.id)
-    if feed is None:
-        feed = CalendarFeed(user_id=user.id)
-        db.session.add(feed)
-    feed.token_hash, feed.created_at, feed.last_used_at = hash_token(raw), clock.now(), None
-    db.session.flush()
+    values = {"token_hash": hash_token(raw), "created_at": clock.now(), "last_used_at": None}
+    try:
+        with db.session.begin_nested():
+            db.session.add(CalendarFeed(user_id=user.id, **values))
+    except IntegrityError:
+        db.session.execute(sa.update(CalendarFeed).where(CalendarFeed.user_id == user.id).values(**values))
     audit.record(user, clock, "calendar.renew", user)
     return raw
 

@@ -7,12 +7,7 @@ from wtforms import DateField, IntegerField, SelectField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from tracker.i18n import lazy_gettext as _l
-
-
-def optional_int(value):
-    if value in (None, "", "None"):
-        return None
-    return int(value)
+from tracker.tasks.forms import optional_int
 
 
 class SampleForm(FlaskForm):

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Optional
 
 import sqlalchemy as sa
+from flask_babel import get_locale
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.clock import utcnow
@@ -111,7 +112,8 @@ class TaskPeriod(db.Model):
 
     @property
     def label(self) -> str:
-        return period_label(self.kind, self.period_start)
+        """In the language of the request (Chinese outside one)."""
+        return period_label(self.kind, self.period_start, str(get_locale() or "zh"))
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (

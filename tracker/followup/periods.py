@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker.audit import services as audit
@@ -71,6 +71,8 @@ class PeriodRow:
 
 def submissions(task: Task) -> list[TaskPeriod]:
     return list(db.session.scalars(sa.select(TaskPeriod).where(TaskPeriod.task_id == task.id)
+                                   .options(selectinload(TaskPeriod.submitted_by),
+                                            selectinload(TaskPeriod.decided_by))
                                    .order_by(TaskPeriod.period_start, TaskPeriod.id)))
 
 

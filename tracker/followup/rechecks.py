@@ -12,7 +12,7 @@ import secrets
 from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from tracker import scope
@@ -231,12 +231,13 @@ def cancel(recheck: Recheck, actor: User, clock: Clock, *, reason: str | None) -
 
 def of_task(task: Task) -> list[Recheck]:
     return list(db.session.scalars(sa.select(Recheck).where(Recheck.task_id == task.id)
+                                   .options(selectinload(Recheck.reviewer))
                                    .order_by(Recheck.scheduled_at, Recheck.id)))
 
 
 def rounds_of(task: Task) -> list[TaskRound]:
     return list(db.session.scalars(sa.select(TaskRound).where(TaskRound.task_id == task.id)
-                                   .order_by(TaskRound.round)))
+                                   .options(selectinload(TaskRound.closed_by)).order_by(TaskRound.round)))
 
 
 def due_for(actor: User, limit: int) -> tuple[list[Recheck], int]:

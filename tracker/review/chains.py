@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from tracker import scope
 from tracker.audit import services as audit
@@ -46,20 +47,31 @@ def own_steps(unit: Unit) -> list[ReviewStep]:
                                    .order_by(ReviewStep.position)))
 
 
+def chains_for(units: list[Unit]) -> dict[int, tuple[int | None, list[ReviewStep]]]:
+    """For each unit: the id of the unit whose chain applies (itself or the nearest above with one;
+    None for the default) and that chain's steps. Two queries however many units (reviewers loaded)."""
+    lines = {u.id: [*scope.ancestor_ids(u), u.id] for u in units}
+    wanted = {i for line in lines.values() for i in line}
+    steps: dict[int, list[ReviewStep]] = {}
+    for row in db.session.scalars(
+            sa.select(ReviewStep).where(ReviewStep.unit_id.in_(wanted))
+            .options(selectinload(ReviewStep.reviewer_unit), selectinload(ReviewStep.reviewer))
+            .order_by(ReviewStep.unit_id, ReviewStep.position)):
+        steps.setdefault(row.unit_id, []).append(row)
+    found = {}
+    for unit_id, line in lines.items():
+        source = next((i for i in reversed(line) if i in steps), None)
+        found[unit_id] = (source, steps.get(source, []))
+    return found
+
+
 def chain_for(unit: Unit) -> tuple[Unit | None, tuple[Step, ...]]:
     """The unit whose chain applies to `unit`'s measures (None: the default) and its steps."""
-    line = [*scope.ancestor_ids(unit), unit.id]
-    rows = db.session.scalars(sa.select(ReviewStep).where(ReviewStep.unit_id.in_(line))
-                              .order_by(ReviewStep.unit_id, ReviewStep.position)).all()
-    by_unit: dict[int, list[ReviewStep]] = {}
-    for row in rows:
-        by_unit.setdefault(row.unit_id, []).append(row)
-    for unit_id in reversed(line):
-        if unit_id in by_unit:
-            steps = by_unit[unit_id]
-            owner = unit if unit_id == unit.id else db.session.get(Unit, unit_id)
-            return owner, tuple(Step(s.kind, s.label, s.reviewer_unit, s.reviewer) for s in steps)
-    return None, DEFAULT
+    source, steps = chains_for([unit])[unit.id]
+    if source is None:
+        return None, DEFAULT
+    owner = unit if source == unit.id else db.session.get(Unit, source)
+    return owner, tuple(Step(s.kind, s.label, s.reviewer_unit, s.reviewer) for s in steps)
 
 
 def may_configure(actor: User, unit: Unit) -> bool:
@@ -110,6 +122,9 @@ def parse_steps(unit: Unit, raw: list[dict]) -> list[Step]:
             errors.setdefault(f"steps.{i}.label", []).append(_l("At most %(n)s characters.", n=MAX_LABEL))
             continue
         label = " ".join(label.split())
+        if not label.isprintable():  # NUL, control characters, lone surrogates: PostgreSQL refuses them
+            errors.setdefault(f"steps.{i}.label", []).append(_l("Contains characters that cannot be stored."))
+            continue
         unit_id = _int(item.get("reviewer_unit_id"), "reviewer_unit_id", errors, i)
         person_id = _int(item.get("reviewer_id"), "reviewer_id", errors, i)
         reviewer_unit = reviewer = None

@@ -18,7 +18,6 @@ from tracker.org.models import Unit, User, person_label
 from tracker.org.queries import scoped_units
 from tracker.review import chains
 from tracker.review.forms import ChainForm
-from tracker.review.models import ReviewStep
 
 bp = Blueprint("review", __name__)
 
@@ -43,16 +42,14 @@ def chain_list():
     if current_user.role not in (Role.ADMIN, Role.MANAGER):
         abort(403)
     units = scoped_units(current_user)
-    steps: dict[int, list[ReviewStep]] = {}
-    for step in db.session.scalars(sa.select(ReviewStep).order_by(ReviewStep.unit_id, ReviewStep.position)):
-        steps.setdefault(step.unit_id, []).append(step)
-    names = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_(list(steps)))).all())
+    found = chains.chains_for(units)
+    sources = {source for source, _ in found.values() if source is not None}
+    names = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(Unit.id.in_(sources))).all())
     rows = []
     for unit in units:
-        line = [*scope.ancestor_ids(unit), unit.id]
-        source = next((i for i in reversed(line) if i in steps), None)
-        rows.append({"unit": unit, "own": unit.id in steps, "source": names.get(source),
-                     "steps": steps.get(source, []), "editable": chains.may_configure(current_user, unit)})
+        source, steps = found[unit.id]
+        rows.append({"unit": unit, "own": source == unit.id, "source": names.get(source), "steps": steps,
+                     "editable": chains.may_configure(current_user, unit)})
     return render_template("review/chains.html", rows=rows)
 
 

@@ -10,7 +10,7 @@ is allowed.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from tracker import scope
 from tracker.enums import Role, TaskState
@@ -135,4 +135,5 @@ def reviewers(task: Task, step: TaskReviewStep, actor: User) -> list[User] | Non
 def decisions(task: Task) -> list[ReviewDecision]:
     """Every decision on the measure, oldest first (the timeline and the task page)."""
     return list(db.session.scalars(sa.select(ReviewDecision).where(ReviewDecision.task_id == task.id)
+                                   .options(selectinload(ReviewDecision.decided_by))
                                    .order_by(ReviewDecision.decided_at, ReviewDecision.id)))
