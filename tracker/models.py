@@ -2,6 +2,7 @@
 
 from tracker.audit.models import AuditEvent
 from tracker.auth.models import ApiToken, CalendarFeed, LoginSession
+from tracker.channels.models import UnitChannel
 from tracker.followup.models import Recheck, RecheckSample, TaskPeriod, TaskRound
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
@@ -18,6 +19,7 @@ from tracker.supervision.models import (
 from tracker.tasks.models import Evidence, Extension, Progress, Task
 
 __all__ = [
+    "UnitChannel",
     "ApiToken",
     "AuditEvent",
     "CalendarFeed",

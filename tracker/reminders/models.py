@@ -7,6 +7,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from tracker.channels.models import UnitChannel
 from tracker.clock import utcnow
 from tracker.enums import LabelledEnum, enum_column
 from tracker.extensions import db
@@ -33,6 +34,8 @@ class NotificationKind(LabelledEnum):
     PERIOD_DUE = "period_due"
     PERIOD_MISSED = "period_missed"
     RECHECK_DUE = "recheck_due"
+    UNIT_DAILY = "unit_daily"
+    UNIT_WEEKLY = "unit_weekly"
 
     @classmethod
     def _labels(cls):
@@ -54,6 +57,8 @@ class NotificationKind(LabelledEnum):
             cls.PERIOD_DUE: _l("Period result due"),
             cls.PERIOD_MISSED: _l("Period missed"),
             cls.RECHECK_DUE: _l("Re-check due"),
+            cls.UNIT_DAILY: _l("Unit's daily summary"),
+            cls.UNIT_WEEKLY: _l("Unit's weekly summary"),
         }
 
 
@@ -77,10 +82,11 @@ class NotificationStatus(LabelledEnum):
 
 class Channel(LabelledEnum):
     EMAIL = "email"
+    ROBOT = "robot"  # a unit's group robot or webhook (tracker.channels)
 
     @classmethod
     def _labels(cls):
-        return {cls.EMAIL: _l("Email")}
+        return {cls.EMAIL: _l("Email"), cls.ROBOT: _l("Group robot")}
 
 
 class Notification(db.Model):
@@ -93,8 +99,11 @@ class Notification(db.Model):
     __tablename__ = "notifications"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Indexed by the (user_id, created_at) and (user_id, read_at) indexes below.
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    # Indexed by the (user_id, created_at) and (user_id, read_at) indexes below. A message to a unit's
+    # group robot has a channel instead of a person.
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    channel_id: Mapped[int | None] = mapped_column(sa.ForeignKey("unit_channels.id", ondelete="CASCADE"),
+                                                   index=True)
     kind: Mapped[NotificationKind] = mapped_column(enum_column(NotificationKind))
     channel: Mapped[Channel] = mapped_column(enum_column(Channel), default=Channel.EMAIL)
     dedupe_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
@@ -107,6 +116,8 @@ class Notification(db.Model):
     subject: Mapped[str] = mapped_column(sa.String(255))
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
+    # A robot message's structured content (counts, items with links) for the JSON webhook.
+    data: Mapped[dict | None] = mapped_column(sa.JSON)
     status: Mapped[NotificationStatus] = mapped_column(
         enum_column(NotificationStatus), default=NotificationStatus.PENDING
     )
@@ -121,11 +132,13 @@ class Notification(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User | None] = relationship()
+    channel_ref: Mapped[UnitChannel | None] = relationship()
     task: Mapped[Task | None] = relationship()
 
     __table_args__ = (
         sa.CheckConstraint("attempts >= 0", name="attempts"),
+        sa.CheckConstraint("(user_id IS NULL) <> (channel_id IS NULL)", name="one_recipient"),
         # The flush query: what is due to go out now.
         sa.Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
         # A user's list, newest first, and the unread badge.

@@ -36,6 +36,7 @@ from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
+from tracker.channels import push
 from tracker.clock import Clock, utcnow
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
 from tracker.extensions import db
@@ -80,6 +81,8 @@ NOTICE_KINDS = {NotificationKind.NOTICE_ISSUED, NotificationKind.NOTICE_REPLY_DU
                 NotificationKind.NOTICE_REPLY_ESCALATION}
 # Reply reminders are moot once the reply is in (or the notice closed).
 NOTICE_REPLY_KINDS = {NotificationKind.NOTICE_REPLY_DUE, NotificationKind.NOTICE_REPLY_ESCALATION}
+# Summaries stand for a moment (a week, a day), not for one measure: nothing makes them stale.
+SUMMARY_KINDS = {NotificationKind.DIGEST, NotificationKind.UNIT_DAILY, NotificationKind.UNIT_WEEKLY}
 BATCH = 100
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 log = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ class FlushResult:
     retried: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)  # robot rows waiting for their rate window
     recovered: int = 0
 
 
@@ -185,7 +189,8 @@ def _claim(clock: Clock, token: str, batch: int) -> list[tuple[Notification, Tas
         sa.select(Notification, Task, Notice).outerjoin(Task, Task.id == Notification.task_id)
         .outerjoin(Notice, Notice.id == Notification.notice_id)
         .where(Notification.claimed_by == token, Notification.status == NotificationStatus.SENDING)
-        .options(joinedload(Notification.user)).order_by(Notification.id)
+        .options(joinedload(Notification.user), joinedload(Notification.channel_ref))
+        .order_by(Notification.id)
     ).all()
     # What each message is about: its notice for a notice's messages, else its measure.
     return [(r[0], r[2] if r[0].kind in NOTICE_KINDS else r[1]) for r in rows]
@@ -195,7 +200,7 @@ def stale_reason(n: Notification, task: Task | Notice | None) -> str | None:
     """Why a reminder no longer holds (and must not be sent), or None when it still does.
 
     `task` is what the message is about: its measure, or its notice for a notice's messages."""
-    if n.kind == NotificationKind.DIGEST:
+    if n.kind in SUMMARY_KINDS:
         return None
     if n.kind in NOTICE_KINDS:
         return _notice_stale_reason(n, task)
@@ -266,16 +271,21 @@ def _attachments(n: Notification, about, cache: dict) -> tuple[Attachment, ...]:
     return cache[about.id]
 
 
-def _deliver(batch, clock: Clock, backend, result: FlushResult) -> bool:
+def _deliver(batch, clock: Clock, backend, result: FlushResult, robots) -> bool:
     """Send one claimed batch; False when the server is unreachable (the rest waits for a retry)."""
-    outgoing = []
+    outgoing, pushed = [], []
     for n, task in batch:
         reason = stale_reason(n, task)
-        if reason is None and not n.user.active:
+        if reason is None and n.channel_id is not None:
+            if not n.channel_ref.active:
+                reason = "channel turned off"
+        elif reason is None and not n.user.active:
             reason = "recipient deactivated"
         if reason:
             _mark(n, NotificationStatus.CANCELLED, clock, note=f"not sent: {reason}")
             result.cancelled.append(n.id)
+        elif n.channel_id is not None:
+            pushed.append(n)
         elif not (n.user.email or "").strip():
             # Still shown in the app: the in-app list is a channel too.
             _mark(n, NotificationStatus.SENT, clock, note="in-app only (no email address)")
@@ -286,6 +296,8 @@ def _deliver(batch, clock: Clock, backend, result: FlushResult) -> bool:
         else:
             outgoing.append((n, task))
     db.session.commit()
+    if pushed:
+        push.deliver(pushed, clock, robots.session(), _marks(clock, result))
     reachable = True
     documents: dict[int, tuple[Attachment, ...]] = {}
     for n, about in outgoing:
@@ -306,6 +318,40 @@ def _deliver(batch, clock: Clock, backend, result: FlushResult) -> bool:
     return reachable
 
 
+def _marks(clock: Clock, result: FlushResult) -> push.Marks:
+    def sent(n, note):
+        _mark(n, NotificationStatus.SENT, clock, note=note)
+        result.sent.append(n.id)
+
+    def failed(n, error, permanent):
+        _failed_attempt(n, clock, error, result, permanent=permanent)
+
+    def defer(n, until, note):
+        # Not an attempt: nothing was tried. Back in the queue for when the window ends.
+        _mark(n, NotificationStatus.PENDING, clock, note=note)
+        n.next_attempt_at = until
+        result.deferred.append(n.id)
+
+    return push.Marks(sent, failed, defer)
+
+
+class Robots:
+    """One HTTP session per flush for every robot request (connections reused), opened on first use."""
+
+    def __init__(self, session=None):
+        self._session = session
+
+    def session(self):
+        if self._session is None:
+            self._session = push.new_session()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
 def backend_connected(backend) -> bool:
     """After a temporary failure: can we still talk to the server? (Reconnect once to find out.)"""
     if not hasattr(backend, "conn"):
@@ -319,10 +365,11 @@ def backend_connected(backend) -> bool:
     return True
 
 
-def flush(clock: Clock, backend=None, *, batch: int = BATCH) -> FlushResult:
-    """Send every due reminder once; one backend session for the whole flush."""
+def flush(clock: Clock, backend=None, *, batch: int = BATCH, robots: Robots | None = None) -> FlushResult:
+    """Send every due reminder once; one backend session (and one HTTP session) for the whole flush."""
     result = FlushResult(recovered=recover_stuck(clock))
     backend = backend or backend_for_app()
+    robots = robots or Robots()
     token = worker_token()
     session = db.session()
     # Each message is committed once sent; expiring the batch on every commit would reload each
@@ -334,11 +381,12 @@ def flush(clock: Clock, backend=None, *, batch: int = BATCH) -> FlushResult:
             claimed = _claim(clock, token, batch)
             if not claimed:
                 break
-            if not _deliver(claimed, clock, backend, result) or len(claimed) < batch:
+            if not _deliver(claimed, clock, backend, result, robots) or len(claimed) < batch:
                 break
     finally:
         session.expire_on_commit = expire
         backend.close()
+        robots.close()
     return result
 
 

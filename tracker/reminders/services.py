@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from tracker.audit import services as audit
+from tracker.channels import summaries as channel_messages
 from tracker.clock import Clock
 from tracker.enums import Role
 from tracker.errors import InvalidTransition, PermissionDenied
@@ -44,7 +45,7 @@ def queue_due(clock: Clock, *, with_digest: bool | None = None) -> list[dict]:
     """Every rule's new rows; the digest when its cron time has just passed and this week's is not
     queued yet. This is the digest's one trigger: the scheduler's cron entry runs this pass too."""
     found = []
-    for rule in rules.RULES:
+    for rule in (*rules.RULES, *channel_messages.RULES):
         found.extend(rule(clock))
     if with_digest or (with_digest is None and digest_rule.digest_due(clock)
                        and not digest_rule.queued_this_week(clock)):

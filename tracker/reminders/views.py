@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
 
 from tracker.auth import calendar as feeds
+from tracker.channels.models import UnitChannel
 from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.extensions import db
@@ -53,7 +54,8 @@ def mark_all_read():
 @roles_required(Role.ADMIN)
 def admin_outbox():
     """Messages waiting, being sent or failed, with their last error (administrators only)."""
-    page = paginate(services.outbox_for_admin().options(selectinload(Notification.user)))
+    page = paginate(services.outbox_for_admin().options(
+        selectinload(Notification.user), selectinload(Notification.channel_ref).joinedload(UnitChannel.unit)))
     return render_template("reminders/outbox.html", page=page)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from tracker.channels import summaries as channel_messages
 from tracker.clock import Clock
 from tracker.reminders import messages, outbox
 from tracker.reminders.models import NotificationKind as Kind
@@ -30,7 +31,9 @@ def rows(kind: Kind, notice: Notice, users, key_of, clock: Clock, mail: messages
 
 
 def issued_rows(notice: Notice, clock: Clock) -> list[dict]:
-    """The notice itself to every recipient (email with links to the page and the DOCX; in-app)."""
+    """The notice itself to every recipient (email with links to the page and the DOCX; in-app) and to
+    the addressee unit's group robots."""
     mail = notice_mail(notice, [messages.shorten(i.task.measure, 60) for i in notice.items])
-    return rows(Kind.NOTICE_ISSUED, notice, [r.user for r in notice.recipients],
-                lambda u: f"notice_issued:{notice.id}:u{u.id}", clock, mail)
+    people = rows(Kind.NOTICE_ISSUED, notice, [r.user for r in notice.recipients],
+                  lambda u: f"notice_issued:{notice.id}:u{u.id}", clock, mail)
+    return people + channel_messages.notice_rows(notice, clock)
