@@ -405,3 +405,54 @@ def test_the_test_message_is_sent_now_and_its_answer_recorded(org, receivers, cl
     assert channel.last_test_ok is False and "19021" in channel.last_test_note
     with pytest.raises(PermissionDenied):
         services.send_test(org.staff_a, channel, clock)
+
+
+def test_the_robots_key_never_reaches_the_log_even_at_debug(app, org, receivers, overdue_in_a, clock):
+    import io
+    import logging
+
+    from tracker.ops import logging as ops_logging
+
+    stream = io.StringIO()
+    handler = ops_logging.configure("text", "DEBUG", stream)
+    try:
+        add_channel(org.mgr_a, org.a, receivers, "wecom", clock, escalations=False)
+        receivers.script(1, (500, {"errcode": -1, "errmsg": "system busy"}))
+        reminders.run_once(when(MORNING))
+        outbox.flush(when("2026-06-16T09:35:00"))
+    finally:
+        logging.getLogger().removeHandler(handler)
+        ops_logging.configure(app.config.get("LOG_FORMAT", "text"), "INFO")
+    assert len(receivers.of("wecom")) == 1
+    assert WECOM_KEY not in stream.getvalue()
+
+
+def test_two_managers_naming_a_channel_alike_at_once_get_one_channel_and_a_name_error(app, org, receivers,
+                                                                                     clock):
+    unit_id, actor_ids = org.a.id, (org.mgr_a.id, org.mgr_a_2.id)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def create(actor_id):
+        from tracker.org.models import Unit, User
+
+        with app.app_context():
+            try:
+                actor, unit = db.session.get(User, actor_id), db.session.get(Unit, unit_id)
+                values = Values(name="工作群", kind="wecom", url=receivers.url("wecom"))
+                barrier.wait()
+                services.create(actor, unit, values, clock)
+                db.session.commit()
+                outcomes.append("created")
+            except ValidationFailed as exc:
+                db.session.rollback()
+                outcomes.append(sorted(exc.fields))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in actor_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes, key=str) == sorted(["created", ["name"]], key=str)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(UnitChannel)) == 1

@@ -283,3 +283,18 @@ def test_follow_up_in_the_demo(app, when):
     tasks = all_tasks()
     assert any(t.review_step == 2 and len(t.review_steps) == 3 for t in tasks)
     assert {Rating.SATISFIED, Rating.BASIC} <= {t.rating for t in tasks}
+
+
+def test_a_channel_is_shown_turned_off_and_gets_nothing(app):
+    from tracker.channels.models import UnitChannel
+    from tracker.reminders import services as reminders
+    from tracker.reminders.models import Notification
+
+    clock = load()
+    channel = db.session.scalars(sa.select(UnitChannel)).one()
+    assert channel.unit.code == "ZFJ" and channel.kind.value == "wecom" and not channel.active
+    assert "demo" not in channel.url_encrypted and channel.url_hint.endswith("…demo")
+    reminders.run_once(Clock.parse("2026-06-16T09:30:00"))
+    reminders.run_once(clock)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)
+                             .where(Notification.channel_id.is_not(None))) == 0

@@ -236,3 +236,49 @@ def test_0011_a_measure_waiting_for_verification_keeps_todays_single_step(empty_
         assert "task_review_steps" not in _tables()
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database", BACKENDS, indirect=True)
+def test_0015_keeps_the_outbox_and_lets_a_message_go_to_a_person_or_a_channel_never_both(
+        empty_database, tmp_path, keep_logging):
+    app = _app(empty_database, tmp_path)
+    with app.app_context():
+        flask_migrate.upgrade(revision="0014")
+        db.session.execute(sa.text(
+            "INSERT INTO users (username, name, password_hash, role, language, active, weekly_digest, "
+            "notify_transitions, created_at) VALUES ('a', 'A', 'x', 'admin', 'en', true, true, true, "
+            "CURRENT_TIMESTAMP)"))
+        db.session.execute(sa.text(
+            "INSERT INTO units (code, name, path, sort_order, created_at) "
+            "VALUES ('U', 'Unit', '/', 0, CURRENT_TIMESTAMP)"))
+        insert = ("INSERT INTO notifications (user_id, kind, channel, dedupe_key, subject, body_text, "
+                  "body_html, status, attempts, next_attempt_at, created_at) VALUES "
+                  "(:user, :kind, :channel, :key, 's', 't', 'h', 'pending', 0, CURRENT_TIMESTAMP, "
+                  "CURRENT_TIMESTAMP)")
+        db.session.execute(sa.text(insert), {"user": 1, "kind": "overdue", "channel": "email", "key": "old"})
+        db.session.commit()
+        flask_migrate.upgrade()
+        assert db.session.scalar(sa.text("SELECT count(*) FROM notifications WHERE user_id IS NOT NULL")) == 1
+        db.session.execute(sa.text(
+            "INSERT INTO unit_channels (unit_id, kind, name, language, url_encrypted, url_hint, daily, "
+            "weekly, escalations, notices, active, window_count, created_at, updated_at, version) VALUES "
+            "((SELECT id FROM units), 'wecom', 'g', 'zh_CN', 'x', 'h', true, true, true, true, true, 0, "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"))
+        channel_insert = insert.replace("(user_id,", "(channel_id,")
+        db.session.execute(sa.text(channel_insert), {"user": db.session.scalar(sa.text(
+            "SELECT id FROM unit_channels")), "kind": "unit_daily", "channel": "robot", "key": "new"})
+        db.session.commit()
+        with pytest.raises(sa.exc.IntegrityError):  # nobody to send it to
+            db.session.execute(sa.text(insert), {"user": None, "kind": "overdue", "channel": "email",
+                                                 "key": "none"})
+        db.session.rollback()
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.execute(sa.text(insert), {"user": 1, "kind": "no_such_kind", "channel": "email",
+                                                 "key": "bad"})
+        db.session.rollback()
+        db.session.remove()
+        flask_migrate.downgrade(revision="0014")
+        assert db.session.scalar(sa.text("SELECT dedupe_key FROM notifications")) == "old"
+        assert "unit_channels" not in sa.inspect(db.session.connection()).get_table_names()
+        db.session.remove()
+        db.engine.dispose()

@@ -58,6 +58,9 @@ ENV_SETTINGS: dict[str, type] = {
     "HSTS_SECONDS": int,
     "API_AUTH_FAIL_LIMIT": str,
     "HEALTH_TOKEN": str,
+    "CHANNEL_ALLOWED_HOSTS": str,
+    "CHANNEL_SECRET_KEY": str,
+    "CHANNEL_DAILY_HOUR": int,
 }
 
 DEFAULTS = {
@@ -116,6 +119,13 @@ DEFAULTS = {
     "HSTS_SECONDS": 365 * 24 * 3600,  # Strict-Transport-Security on answers served over TLS; 0: none
     "API_AUTH_FAIL_LIMIT": "20/minute",  # failed bearer authentications per client address
     "HEALTH_TOKEN": "",  # shows /healthz's details to monitors that send it
+    # Unit channels (group robots, webhooks): hosts (or host:port) beyond the robots' own that a channel
+    # may post to, comma-separated: a private 企业微信 deployment, an intranet webhook receiver. Private
+    # and loopback addresses are refused unless listed here.
+    "CHANNEL_ALLOWED_HOSTS": "",
+    # Encrypts the channels' addresses and secrets at rest; SECRET_KEY when empty.
+    "CHANNEL_SECRET_KEY": "",
+    "CHANNEL_DAILY_HOUR": 9,  # each unit channel's daily summary leaves from this hour (TIMEZONE)
     # Evidence types people actually attach: scans, photos, office documents, archives.
     "UPLOAD_EXTENSIONS": {
         "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et", "ofd",

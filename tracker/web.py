@@ -40,6 +40,7 @@ from tracker.api.views import bp as api_bp
 from tracker.auth import services as logins
 from tracker.auth.models import LoginSession
 from tracker.auth.views import bp as auth_bp
+from tracker.channels.views import bp as channels_bp
 from tracker.clock import request_clock, utcnow
 from tracker.dashboard.views import bp as dashboard_bp
 from tracker.enums import ExtensionState, Light, ProblemState, Role, SourceKind, TaskState, TaskType
@@ -97,7 +98,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
-                      dashboard_bp, ops_bp, notices_bp, review_bp, rechecks_bp):
+                      dashboard_bp, ops_bp, notices_bp, review_bp, rechecks_bp, channels_bp):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_babel import force_locale
+from sqlalchemy.exc import IntegrityError
 
 from tracker import scope
 from tracker.audit import services as audit
@@ -25,6 +26,7 @@ from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import Unit
 from tracker.reminders.delivery import PermanentFailure, TemporaryFailure
+from tracker.reminders.models import Notification
 
 MAX_NAME = 80
 MAX_URL = 1000
@@ -187,10 +189,23 @@ def create(actor, unit: Unit, values: Values, clock: Clock) -> UnitChannel:
     channel = UnitChannel(unit=unit, unit_id=unit.id, created_by_id=actor.id, created_at=clock.now(),
                           updated_at=clock.now(), language="zh_CN")
     shown = _apply(channel, changes)
-    db.session.add(channel)
-    db.session.flush()
+    _flush_named(channel, add=True)
     audit.record(actor, clock, "channel.create", channel, after=shown)
     return channel
+
+
+def _flush_named(channel: UnitChannel, add: bool = False) -> None:
+    """Flush in a savepoint: a name another request took since the check is that field's error."""
+    try:
+        with db.session.begin_nested():
+            if add:
+                db.session.add(channel)
+            db.session.flush()
+    except IntegrityError as exc:
+        if "name" not in str(exc.orig).lower() and "uq_unit_channels" not in str(exc.orig):
+            raise
+        message = _l("This unit already has a channel of this name.")
+        raise ValidationFailed(message, {"name": [message]}) from exc
 
 
 def update(actor, channel: UnitChannel, values: Values, clock: Clock,
@@ -203,7 +218,7 @@ def update(actor, channel: UnitChannel, values: Values, clock: Clock,
     before = {f: getattr(channel, f) for f in changes if f not in ("url", "secret")}
     shown = _apply(channel, changes)
     channel.updated_at = clock.now()
-    db.session.flush()
+    _flush_named(channel)
     audit.record(actor, clock, "channel.update", channel,
                  before={k: (v.value if isinstance(v, ChannelKind) else v) for k, v in before.items()},
                  after=shown)
@@ -216,6 +231,9 @@ def delete(actor, channel: UnitChannel, clock: Clock) -> None:
         raise PermissionDenied(_l("Only administrators and the unit's managers may configure its channels."))
     audit.record(actor, clock, "channel.delete", channel,
                  before={"name": channel.name, "kind": channel.kind.value, "unit_id": channel.unit_id})
+    # Not left to ON DELETE CASCADE: SQLite connections here do not enforce foreign keys.
+    db.session.execute(sa.delete(Notification).where(Notification.channel_id == channel.id)
+                       .execution_options(synchronize_session=False))
     db.session.delete(channel)
     db.session.flush()
 
@@ -255,6 +273,8 @@ def send_test(actor, channel: UnitChannel, clock: Clock, session=None) -> tuple[
                 if own:
                     session.close()
             channel = db.session.get(UnitChannel, channel.id)  # reloaded after the slot's commit
+            if channel is None:  # deleted meanwhile: nothing to record the answer on
+                return ok, note
     channel.last_test_at, channel.last_test_ok, channel.last_test_note = clock.now(), ok, note[:255]
     db.session.flush()
     audit.record(actor, clock, "channel.test", channel, after={"ok": ok, "note": note[:255]})

@@ -100,14 +100,19 @@ def _items(unit: Unit, today: date, clause, order, section: str) -> list[dict]:
             for t, number, owner in rows]
 
 
-def _item_line(index: int, item: dict) -> str:
+def _item_text(item: dict) -> str:
+    """"[number measure](link) — owner, N days overdue" (or "due <date>")."""
     label = f"{item['number']} {messages.shorten(item['measure'], 36)}"
     if item["section"] == "overdue":
         tail = _("%(owner)s, %(days)s days overdue", owner=item["owner"], days=item["days_overdue"])
     else:
         tail = _("%(owner)s, due %(date)s", owner=item["owner"],
                  date=format_date(date.fromisoformat(item["deadline"]), "short"))
-    return f"{index}. [{_md(label)}]({item['link']}) — {_md(tail)}"
+    return f"[{_md(label)}]({item['link']}) — {_md(tail)}"
+
+
+def _item_line(index: int, item: dict) -> str:
+    return f"{index}. {_item_text(item)}"
 
 
 def _md(text: str) -> str:
@@ -229,7 +234,7 @@ def escalations(clock: Clock) -> list[dict]:
             item = {"section": "overdue", "id": task.id, "number": number, "measure": task.measure,
                     "owner": owner, "deadline": task.deadline.isoformat(),
                     "days_overdue": task.days_overdue(today), "link": messages.task_link(task.id)}
-            line = "- " + _item_line(1, item)[3:] + f" ({_md(unit_name)})"
+            line = f"- {_item_text(item)} ({_md(unit_name)})"
         rows.append(channel_row(Kind.ESCALATION, channel, key, clock, title=title, text=line,
                                 data={"unit": _unit_data(channel.unit), "items": [item]}, task=task))
     return rows

@@ -17,10 +17,12 @@ from functools import partial
 import sqlalchemy as sa
 from openpyxl import Workbook
 
+from tracker.channels import services as channel_services
 from tracker.clock import Clock
 from tracker.demo.data import (
     CHAIN_DAY,
     CHAINS,
+    CHANNELS,
     DEMO_LOGINS,
     EVIDENCE,
     ISSUES,
@@ -260,8 +262,16 @@ class _Story:
                  "reviewer_id": self.users[who].id if kind == "person" else None}
                 for kind, who, label in steps], clock)
 
+    def add_channels(self, clock: Clock) -> None:
+        """A 企业微信 group robot to show on Ledger → Channels; turned off, since the demo's key is no
+        robot's: turn it on with a real group's address."""
+        for unit, by, name, kind, url in CHANNELS:
+            channel_services.create(self.users[by], self.units[unit], channel_services.Values(
+                name=name, kind=kind, url=url, active=False), clock)
+
     def plan(self) -> None:
         self.at(CHAIN_DAY, self.set_chains)
+        self.at(CHAIN_DAY, self.add_channels)
         by_key = {s.key: s for s in SOURCES}
         for spec in SOURCES:
             self.at(spec.day, partial(self.record_source, spec))

@@ -52,6 +52,11 @@ CHAINS = (  # unit code, set by, steps (kind, unit code or username, label)
     ("DD1", "zhangjianguo", (("unit", "DD1", "支部书记审核"), ("person", "wanghaiyan", "纪检组长审核"),
                              ("unit", "ZFJ", "局党委审核"))),
 )
+# 推送渠道: the 局党委's 企业微信 group robot, set up with the chain (turned off: the key is made up).
+CHANNELS = (  # unit code, set by, name, kind, address
+    ("ZFJ", "zhangjianguo", "局党委整改工作群", "wecom",
+     "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=00000000-0000-0000-0000-00000000demo"),
+)
 
 _UNIT_NAMES = {code: name for code, name, _ in UNITS}
 DEMO_LOGINS: list[tuple[str, str, str, str]] = [

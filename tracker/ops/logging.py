@@ -105,6 +105,9 @@ def configure(fmt: str = "text", level: str = "INFO", stream=None) -> logging.Ha
     handler.addFilter(RequestContextFilter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # urllib3 logs each request line at DEBUG, query included: a robot's key or token would reach the
+    # log under LOG_LEVEL=DEBUG.
+    logging.getLogger("urllib3.connectionpool").setLevel(max(root.level, logging.INFO))
     return handler
 
 
