@@ -456,3 +456,26 @@ def test_two_managers_naming_a_channel_alike_at_once_get_one_channel_and_a_name_
         t.join()
     assert sorted(outcomes, key=str) == sorted(["created", ["name"]], key=str)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UnitChannel)) == 1
+
+
+def test_saving_a_channel_unchanged_is_no_change(org, receivers, clock):
+    channel = add_channel(org.mgr_a, org.a, receivers, "dingtalk", clock)
+    events = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    same = Values(name=channel.name, kind="dingtalk", url=receivers.url("dingtalk"), secret=DING_SECRET,
+                  daily=True)
+    services.update(org.mgr_a, channel, same, clock)
+    db.session.commit()
+    assert channel.version == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == events
+    services.update(org.mgr_a, channel, Values(kind="dingtalk", daily=False), clock)
+    db.session.commit()
+    assert channel.version == 2
+    event = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+    assert event.before == {"daily": True} and event.after == {"daily": False}
+
+
+@pytest.mark.parametrize("url", ["https://[", "https://qyapi.weixin.qq.com:port/x?key=k", "   ", "http://"])
+def test_a_malformed_address_is_a_field_error_not_a_crash(org, clock, url):
+    with pytest.raises(ValidationFailed) as caught:
+        services.create(org.mgr_a, org.a, Values(name="群", kind="wecom", url=url), clock)
+    assert "url" in caught.value.fields

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from tracker import demo
 from tracker.auth.cli import commands as auth_commands
+from tracker.channels.cli import commands as channel_commands
 from tracker.clock import Clock, current_clock
 from tracker.enums import Role
 from tracker.errors import ServiceError
@@ -90,5 +91,5 @@ def seed_command():
 
 def init_app(app: Flask) -> None:
     for command in (create_user_command, demo_command, seed_command, *ledger_commands, *report_commands,
-                    *reminder_commands, *auth_commands, *ops_commands):
+                    *reminder_commands, *channel_commands, *auth_commands, *ops_commands):
         app.cli.add_command(command)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tracker.api import channels as ch
 from tracker.api import schemas as s
 
 TITLE = "Rectification Tracker API"
@@ -155,6 +156,28 @@ OPERATIONS = [
        errors=("401", "404", "422", "429"),
        description="Figures and items for a unit's subtree and a period; `format=md|docx` downloads "
                    "the text."),
+    Op("get", "/units/{unit_id}/channels", "listChannels", "A unit's channels (推送渠道)", "Channels", LIST,
+       response="ChannelPage", errors=("401", "403", "404", "422", "429"),
+       description="The unit's own group robots and webhooks, by name. Administrators and the managers of "
+                   "the unit or a unit above it (staff and viewers: 403)."),
+    Op("post", "/units/{unit_id}/channels", "createChannel", "Add a channel to a unit", "Channels",
+       body="ChannelCreate", response="Channel", status="201", errors=(*WRITE_ERRORS, "404"),
+       description="Administrators and the managers of the unit or above. The address must be the robot's "
+                   "own (or a host in CHANNEL_ALLOWED_HOSTS; a webhook: a public address); 钉钉, 飞书 and "
+                   "webhooks need a secret. The address and secret are never answered again."),
+    Op("get", "/channels/{channel_id}", "getChannel", "Get a channel", "Channels", response="Channel",
+       errors=("401", "403", "404", "429")),
+    Op("patch", "/channels/{channel_id}", "updateChannel", "Update a channel", "Channels",
+       body="ChannelUpdate", response="Channel", errors=(*WRITE_ERRORS, "404", "409"),
+       description="Send only the fields to change, with the `version` you read; a stale one changes "
+                   "nothing. A url or secret left out (or empty) keeps the saved one."),
+    Op("delete", "/channels/{channel_id}", "deleteChannel", "Delete a channel", "Channels", status="204",
+       errors=("401", "403", "404", "409", "429"),
+       description="Its messages still waiting in the outbox are deleted with it."),
+    Op("post", "/channels/{channel_id}/test", "testChannel", "Send a test message", "Channels",
+       response="ChannelTest", errors=("401", "403", "404", "429"),
+       description="Posts a test message at once (not through the outbox) and answers with the robot's "
+                   "answer; it counts in the channel's rate limit. No body."),
     Op("get", "/openapi.json", "openapi", "This document", "About", public=True, errors=()),
     Op("get", "/docs", "docs", "This document as a web page", "About", public=True, errors=()),
 ]
@@ -291,6 +314,9 @@ RESOURCES = {
     "PeriodRow": (s.PERIOD_ROW, "One period of an ongoing measure"),
     "Recheck": (s.RECHECK, "回头看: a re-check of a closed measure and its finding"),
     "ReviewChain": (s.REVIEW_CHAIN, "多级审核: the chain of verification steps that applies to a unit"),
+    "Channel": (ch.CHANNEL, "推送渠道: a unit's group robot (企业微信, 钉钉, 飞书) or JSON webhook; its "
+                            "address and secret are write-only"),
+    "ChannelTest": (ch.CHANNEL_TEST, "The answer to a test message"),
 }
 REQUESTS = {
     "UnitCreate": s.UNIT_CREATE, "UserCreate": s.USER_CREATE, "SourceCreate": s.SOURCE_CREATE,
@@ -300,9 +326,11 @@ REQUESTS = {
     "NoticeCreate": s.NOTICE_CREATE, "NoticeAcknowledge": s.NOTICE_ACKNOWLEDGE,
     "NoticeReplyCreate": s.NOTICE_REPLY_CREATE, "ReviewStepInput": s.REVIEW_STEP_INPUT,
     "ReviewChainSet": s.REVIEW_CHAIN_PUT, "PeriodCreate": s.PERIOD_CREATE, "RecheckCreate": s.RECHECK_CREATE,
-    "RecheckResult": s.RECHECK_RESULT,
+    "RecheckResult": s.RECHECK_RESULT, "ChannelCreate": ch.CHANNEL_CREATE, "ChannelUpdate": ch.CHANNEL_UPDATE,
 }
-PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice", "PeriodRow", "Recheck")
+# Request fields that no answer carries (OpenAPI writeOnly).
+WRITE_ONLY = {"ChannelCreate": ch.WRITE_ONLY, "ChannelUpdate": ch.WRITE_ONLY}
+PAGES = ("Unit", "User", "Source", "Problem", "Task", "Notice", "PeriodRow", "Recheck", "Channel")
 
 
 def components() -> dict:
@@ -310,6 +338,9 @@ def components() -> dict:
                for name, (fields, desc) in RESOURCES.items()}
     schemas.update({f"{name}Page": page_schema(name) for name in PAGES})
     schemas.update({name: object_schema(fields, response=False) for name, fields in REQUESTS.items()})
+    for name, fields in WRITE_ONLY.items():
+        for field_name in fields:
+            schemas[name]["properties"][field_name]["writeOnly"] = True
     schemas["RectificationReport"] = REPORT
     schemas["Error"] = ERROR
     json_error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -347,6 +378,8 @@ def _success(op: Op) -> dict:
             "type": "object"}}}}
     if op.operation_id == "docs":
         return {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}
+    if op.response is None:
+        return {"description": "Done; no body."}
     content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.response}"}}}
     if op.operation_id == "rectificationReport":
         content["text/markdown"] = {"schema": {"type": "string"}}

@@ -1,14 +1,15 @@
 """The JSON API v1 (DESIGN §4): the blueprint with every route, the OpenAPI document and its docs page.
 
-The routes live by subject in units, problems, tasks and reports; importing them here registers
-them on the one blueprint that tracker.web mounts at /api/v1.
+The routes live by subject in units, problems, tasks, reports, notices, review and channels; importing
+them here registers them on the one blueprint that tracker.web mounts at /api/v1.
 """
 
 from __future__ import annotations
 
 from flask import jsonify, render_template
 
-from tracker.api import notices as _notices  # noqa: F401  (registers routes)
+from tracker.api import channels as _channels  # noqa: F401  (registers routes)
+from tracker.api import notices as _notices  # noqa: F401
 from tracker.api import openapi
 from tracker.api import problems as _problems  # noqa: F401
 from tracker.api import reports as _reports  # noqa: F401

@@ -39,7 +39,7 @@ class ChannelForm(FlaskForm):
     daily = BooleanField(_l("Daily summary"), default=True)
     weekly = BooleanField(_l("Weekly summary"), default=True)
     escalations = BooleanField(_l("Escalations of overdue measures"), default=True)
-    notices = BooleanField(_l("Notices (督办/提醒通知)"), default=True)
+    notices = BooleanField(_l("Notices (提醒函 / 督办单)"), default=True)
     active = BooleanField(_l("Active"), default=True)
     version = HiddenField()
 

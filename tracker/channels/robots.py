@@ -146,7 +146,11 @@ class Robot:
 
     def check_url(self, url: str) -> str | None:
         """Why this address cannot be used (a sentence for the form), or None."""
-        parts = urlsplit(url.strip())
+        try:
+            parts = urlsplit(url.strip())
+            parts.port  # noqa: B018 -- raises on a port that is not a number
+        except ValueError:
+            return "scheme"
         if parts.scheme not in ("https", "http") or not parts.hostname:
             return "scheme"
         allowed = allowed_hosts()
@@ -205,7 +209,10 @@ def public_host(host: str) -> bool:
 
 def url_hint(url: str) -> str:
     """What pages show of a saved address: its host and the last four characters."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return f"…{url.strip()[-4:]}"
     return f"{parts.scheme}://{parts.netloc}/…{url.strip()[-4:]}"[:120]
 
 

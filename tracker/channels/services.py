@@ -215,6 +215,9 @@ def update(actor, channel: UnitChannel, values: Values, clock: Clock,
     if expected_version is not None and expected_version != channel.version:
         raise StaleVersion(_l("Someone else changed this channel meanwhile. Reload it and try again."))
     _kind, changes = _check(values, channel, channel.unit)
+    changes = _real_changes(channel, changes)
+    if not changes:  # nothing differs: no new version, no audit event
+        return channel
     before = {f: getattr(channel, f) for f in changes if f not in ("url", "secret")}
     shown = _apply(channel, changes)
     channel.updated_at = clock.now()
@@ -223,6 +226,14 @@ def update(actor, channel: UnitChannel, values: Values, clock: Clock,
                  before={k: (v.value if isinstance(v, ChannelKind) else v) for k, v in before.items()},
                  after=shown)
     return channel
+
+
+def _real_changes(channel: UnitChannel, changes: dict) -> dict:
+    """The changes that differ from what is saved (an address or secret given again unchanged is none)."""
+    saved = {"url": lambda: secrets.decrypt(channel.url_encrypted),
+             "secret": lambda: secrets.decrypt(channel.secret_encrypted)}
+    return {field: value for field, value in changes.items()
+            if (saved[field]() if field in saved else getattr(channel, field)) != value}
 
 
 def delete(actor, channel: UnitChannel, clock: Clock) -> None:

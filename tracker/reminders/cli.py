@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import click
 import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
+from sqlalchemy.orm import joinedload
 
+from tracker.channels.models import UnitChannel
 from tracker.clock import Clock, current_clock
 from tracker.extensions import db
 from tracker.org.models import User
@@ -26,17 +30,42 @@ def run_command(now, dry_run):
     """One pass of every reminder rule, then flush the outbox."""
     clock = Clock.parse(now, current_app.config["TIMEZONE"]) if now else current_clock()
     result = services.run_once(clock, dry_run=dry_run)
+    people = [r for r in result.queued if r.get("channel_id") is None]
+    pushed = _by_channel([r for r in result.queued if r.get("channel_id") is not None])
     names = dict(db.session.execute(
-        sa.select(User.id, User.username).where(User.id.in_({r["user_id"] for r in result.queued}))
-    ).all()) if result.queued else {}
-    for row in result.queued:
+        sa.select(User.id, User.username).where(User.id.in_({r["user_id"] for r in people}))
+    ).all()) if people else {}
+    for row in people:
         click.echo(f"{names.get(row['user_id'], row['user_id'])}\t{row['kind'].value}\t{row['subject']}")
+    for label, row in pushed:
+        click.echo(f"{label}\t{row['kind'].value}\t{row['subject']}")
+        if dry_run:  # what the robot would show (the Markdown); the address is never printed
+            click.echo(textwrap.indent(row["body_text"], "  "))
+    counted = f"{len(people)} reminder(s) to people and {len(pushed)} message(s) to channels"
     if dry_run:
-        click.echo(f"Dry run: {len(result.queued)} reminder(s) would be queued; nothing was written.")
+        click.echo(f"Dry run: {counted} would be queued; nothing was written.")
         return
     f = result.flushed
-    click.echo(f"Queued {len(result.queued)}; sent {len(f.sent)}, retrying {len(f.retried)}, "
-               f"failed {len(f.failed)}, cancelled {len(f.cancelled)}.")
+    click.echo(f"Queued {counted}; sent {len(f.sent)}, retrying {len(f.retried)}, failed {len(f.failed)}, "
+               f"cancelled {len(f.cancelled)}, waiting for a robot's rate limit {len(f.deferred)}.")
+
+
+def _by_channel(rows: list[dict]) -> list[tuple[str, dict]]:
+    """Rows addressed to channels as ("#name (kind, unit code)", row), grouped by channel (one query)."""
+    if not rows:
+        return []
+    channels = {c.id: c for c in db.session.scalars(
+        sa.select(UnitChannel).where(UnitChannel.id.in_({r["channel_id"] for r in rows}))
+        .options(joinedload(UnitChannel.unit)))}
+    order = {cid: n for n, cid in enumerate(sorted(
+        channels, key=lambda cid: (channels[cid].unit.path, channels[cid].name, cid)))}
+
+    def label(row: dict) -> str:
+        c = channels.get(row["channel_id"])
+        return f"#{c.name} ({c.kind.value}, {c.unit.code})" if c else f"#{row['channel_id']}"
+
+    ordered = sorted(rows, key=lambda r: order.get(r["channel_id"], len(order)))  # stable within a channel
+    return [(label(r), r) for r in ordered]
 
 
 @click.command("scheduler")
