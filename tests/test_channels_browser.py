@@ -58,7 +58,9 @@ def test_a_manager_adds_a_dingtalk_robot_and_sends_a_test(page, live_server, org
 
     page.click(f"[data-test='{channel.id}']")
     page.wait_for_url(re.compile(r".*/channels$"))
-    assert page.locator(".alert-success").inner_text().strip().endswith("(dingtalk ok).")
+    reached = page.locator(".alert-success").inner_text().strip()
+    assert reached == ({"en": "The test message reached 第一党支部钉钉群 (dingtalk ok).",
+                        "zh_CN": "测试消息已送达“第一党支部钉钉群”（dingtalk ok）。"}[lang])
     assert row.get_attribute("data-test-ok") == "yes"
     got = receivers.of("dingtalk")
     assert len(got) == 1 and receivers.refused == []  # the receiver checks the 加签 signature

@@ -234,7 +234,7 @@ def escalations(clock: Clock) -> list[dict]:
             item = {"section": "overdue", "id": task.id, "number": number, "measure": task.measure,
                     "owner": owner, "deadline": task.deadline.isoformat(),
                     "days_overdue": task.days_overdue(today), "link": messages.task_link(task.id)}
-            line = f"- {_item_text(item)} ({_md(unit_name)})"
+            line = "- " + _("%(item)s (%(unit)s)", item=_item_text(item), unit=_md(unit_name))
         rows.append(channel_row(Kind.ESCALATION, channel, key, clock, title=title, text=line,
                                 data={"unit": _unit_data(channel.unit), "items": [item]}, task=task))
     return rows
