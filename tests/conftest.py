@@ -24,8 +24,9 @@ from tracker.enums import Role, SourceKind, TaskType
 from tracker.extensions import db
 from tracker.reminders import services as reminder_services
 
-# live_server, browser, page; live_gunicorn; the notices' measures and issue(); the robots' receivers
-pytest_plugins = ["browser_support", "live_gunicorn", "notice_support", "robot_receivers"]
+# live_server, browser, page; live_gunicorn; the notices' measures and issue(); the robots' receivers;
+# an S3 server
+pytest_plugins = ["browser_support", "live_gunicorn", "notice_support", "robot_receivers", "s3_support"]
 
 NOW = "2026-06-15T10:00:00"  # a Monday, Asia/Shanghai
 TODAY = date(2026, 6, 15)

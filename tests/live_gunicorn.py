@@ -35,6 +35,8 @@ LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 TROUBLE = ("Traceback (most recent call last)", "Error handling request", "Exception in worker process")
 START_SECONDS = 60
 PR_SET_PDEATHSIG = 1
+STORAGE_SETTINGS = ("EVIDENCE_STORAGE", "S3_ENDPOINT_URL", "S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+                    "S3_REGION", "S3_PREFIX")
 
 
 @dataclass
@@ -199,6 +201,8 @@ class GunicornServer:
             "PYTHONFAULTHANDLER": "1",
             "PYTHONUNBUFFERED": "1",
         })
+        # The app's store (tests/s3_support.py may have pointed it at the S3 server).
+        env.update({k: str(cfg[k]) for k in STORAGE_SETTINGS if cfg.get(k)})
         env.update({k: str(v) for k, v in self.config.items()})
         return env
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from notice_support import issue
 from test_api import api, data  # noqa: F401  (the API client and its data fixtures)
 
 from tracker.api import openapi
 from tracker.extensions import db
+from tracker.storage import storage
 from tracker.supervision.models import NoticeFile, NoticeKind
 from tracker.tasks.models import Evidence, Progress
 
 PDF = b"%PDF-1.4\n" + b"x" * 3000
+pytestmark = pytest.mark.usefixtures("each_storage")  # every test with the local folders and with S3
 
 
 def _form(body: str | None, *files: tuple[bytes, str], **extra) -> dict:
@@ -33,8 +35,7 @@ def _post(client, path: str, form: dict):
 
 
 def _stored(app) -> set[str]:
-    folder = Path(app.instance_path) / "uploads"
-    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+    return {s.name for s in storage().names("evidence")}
 
 
 def test_progress_with_two_files_through_the_api(app, org, data, api):  # noqa: F811

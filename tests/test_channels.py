@@ -278,6 +278,7 @@ def test_a_day_of_scheduler_runs_delivers_each_summary_and_escalation_once(org, 
     for kind in ("wecom", "dingtalk", "feishu", "webhook"):
         add_channel(org.mgr_a, org.a, receivers, kind, clock)
     add_channel(org.mgr_b, org.b, receivers, "wecom", clock)
+    receivers.per_minute = 20  # the services' own limits, in real time: the day runs in seconds
     start = when("2026-06-17T00:00:00").now()  # a Wednesday: no weekly summary still due
     for minutes in range(0, 24 * 60, 20):
         moment = start + timedelta(minutes=minutes)

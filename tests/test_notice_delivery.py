@@ -20,6 +20,7 @@ from tracker.reminders import services as reminders
 from tracker.reminders.models import Notification
 from tracker.reminders.models import NotificationKind as K
 from tracker.reminders.models import NotificationStatus as St
+from tracker.storage import storage
 from tracker.supervision import document, mail
 from tracker.supervision.models import NoticeKind
 
@@ -62,7 +63,7 @@ def test_the_notice_email_carries_its_docx_and_reply_reminders_do_not(app, org, 
         assert msg.get_content_type() == "multipart/mixed"
         (docx,) = list(msg.iter_attachments())
         assert docx.get_filename() == f"第一党支部督办单{notice.number_text}.docx"
-        assert docx.get_content_type() == outbox.DOCX_TYPE
+        assert docx.get_content_type() == document.DOCX_TYPE
         text = "\n".join(p.text for p in Document(BytesIO(docx.get_content())).paragraphs)
         assert notice.number_text in text
         assert "原文见附件" in msg.get_body(("plain",)).get_content()
@@ -77,13 +78,11 @@ def test_the_notice_email_carries_its_docx_and_reply_reminders_do_not(app, org, 
 
 def test_a_notice_whose_template_cannot_render_still_goes_out_with_its_link(app, org, measures, clock):
     notice = issue(org.mgr_a, clock, NoticeKind.SUPERVISION, measures.overdue)
-    broken = document.custom_template_path()
-    broken.parent.mkdir(parents=True, exist_ok=True)
-    broken.write_bytes(b"not a zip")  # replaced on disk after the upload check
+    storage().put_bytes("templates", document.CUSTOM_NAME, b"not a zip")  # replaced after the upload check
     try:
         outbox.flush(clock)
     finally:
-        broken.unlink()
+        document.remove_custom_template()
     rows = db.session.scalars(sa.select(Notification).where(Notification.notice_id == notice.id)).all()
     assert rows and all(r.status == St.SENT for r in rows)
     eml = sorted((Path(app.instance_path) / "outbox").glob("*-notice_issued.eml"))

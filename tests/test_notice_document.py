@@ -68,13 +68,13 @@ def test_a_custom_template_with_placeholders_is_used_when_present(app, notice, t
     buffer = io.BytesIO()
     custom.save(buffer)
     document.save_custom_template(buffer.getvalue())
-    assert document.template_path() == document.custom_template_path()
+    assert document.has_custom_template()
     doc = Document(io.BytesIO(document.build_docx(notice)))
     texts = [p.text for p in doc.paragraphs]
     assert texts[0] == "自定义红头 第一党支部" and texts[1] == "文号：〔2026〕第3期（红色）"
     assert texts[2] == "".join(f"[{i.task.measure}]" for i in notice.items)
     document.remove_custom_template()
-    assert document.template_path() == document.DEFAULT_TEMPLATE
+    assert not document.has_custom_template()
 
 
 @pytest.mark.parametrize("data", [b"", b"not a zip", "bad"], ids=["empty", "junk", "bad-placeholder"])
@@ -89,4 +89,4 @@ def test_a_broken_template_is_refused_and_the_default_stays(app, data):
         data = buffer.getvalue()
     with pytest.raises(ValidationFailed):
         document.save_custom_template(data)
-    assert document.template_path() == document.DEFAULT_TEMPLATE
+    assert not document.has_custom_template()

@@ -27,9 +27,19 @@ def count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def uploads(app) -> list[Path]:
-    folder = Path(app.instance_path) / "uploads"
-    return sorted(folder.iterdir()) if folder.exists() else []
+def uploads(app) -> list[bytes]:
+    """The contents of every evidence file in the app's store (local folder or S3), by name."""
+    from tracker.storage import storage
+
+    store = storage()
+    found = []
+    for item in sorted(store.names("evidence"), key=lambda s: s.name):
+        with store.open("evidence", item.name) as stream:
+            found.append(stream.read())
+    leftovers = [p for p in (Path(app.instance_path) / "scratch").glob("*")] + \
+        [p for p in (Path(app.instance_path) / "uploads").glob(".*")]
+    assert leftovers == [], leftovers  # no half-written upload left behind
+    return found
 
 
 def reload(task: Task) -> Task:
@@ -88,7 +98,7 @@ def test_whole_loop_progress_submit_reject_resubmit_verify(app, client, org, tas
     assert response.status_code == 302
     ev = db.session.scalars(sa.select(Evidence)).one()
     assert ev.filename == "整改报告.pdf" and ev.progress_id is not None
-    assert len(uploads(app)) == 1 and uploads(app)[0].read_bytes() == PDF
+    assert uploads(app) == [PDF]
     assert reload(task).state == TaskState.IN_PROGRESS
 
     assert act(client, task, "submit", result="制度已印发执行").status_code == 302
@@ -290,7 +300,7 @@ def test_unknown_transition_is_404(client, org, task, login_as):
 # --- evidence ---------------------------------------------------------------------------------
 
 
-def test_evidence_download_in_scope_and_out(client, org, task, login_as):
+def test_evidence_download_in_scope_and_out(each_storage, client, org, task, login_as):
     login_as(org.staff_a)
     post_progress(client, task, files=[("整改报告.pdf", PDF), ("现场照片.jpg", b"\xff\xd8\xff jpeg")])
     ev = db.session.scalars(sa.select(Evidence).order_by(Evidence.id)).first()
@@ -309,7 +319,7 @@ def test_evidence_download_in_scope_and_out(client, org, task, login_as):
     assert client.get("/evidence/424242").status_code == 404
 
 
-def test_bad_file_type_is_refused_and_nothing_stored(app, client, org, task, login_as):
+def test_bad_file_type_is_refused_and_nothing_stored(each_storage, app, client, org, task, login_as):
     login_as(org.staff_a)
     response = post_progress(client, task, body="附件", files=[("整改报告.pdf", PDF), ("病毒.exe", b"MZ...")])
     assert response.status_code == 422
@@ -321,7 +331,7 @@ def test_bad_file_type_is_refused_and_nothing_stored(app, client, org, task, log
     assert reload(task).state == TaskState.ASSIGNED
 
 
-def test_too_large_file_is_refused_and_nothing_stored(app, client, org, task, login_as):
+def test_too_large_file_is_refused_and_nothing_stored(each_storage, app, client, org, task, login_as):
     app.config["UPLOAD_MAX_MB"] = 1
     login_as(org.staff_a)
     big = b"0" * (1024 * 1024 + 10)

@@ -59,6 +59,13 @@ ENV_SETTINGS: dict[str, type] = {
     "API_AUTH_FAIL_LIMIT": str,
     "HEALTH_TOKEN": str,
     "CHANNEL_ALLOWED_HOSTS": str,
+    "EVIDENCE_STORAGE": str,
+    "S3_ENDPOINT_URL": str,
+    "S3_BUCKET": str,
+    "S3_ACCESS_KEY": str,
+    "S3_SECRET_KEY": str,
+    "S3_REGION": str,
+    "S3_PREFIX": str,
     "CHANNEL_SECRET_KEY": str,
     "CHANNEL_DAILY_HOUR": int,
 }
@@ -119,6 +126,15 @@ DEFAULTS = {
     "HSTS_SECONDS": 365 * 24 * 3600,  # Strict-Transport-Security on answers served over TLS; 0: none
     "API_AUTH_FAIL_LIMIT": "20/minute",  # failed bearer authentications per client address
     "HEALTH_TOKEN": "",  # shows /healthz's details to monitors that send it
+    # Files (evidence, ledger imports waiting for confirmation, the notice template): "local" folders
+    # under instance/, or "s3": any S3-compatible store (MinIO, Ceph, a cloud's), which every host shares.
+    "EVIDENCE_STORAGE": "local",
+    "S3_ENDPOINT_URL": "",
+    "S3_BUCKET": "",
+    "S3_ACCESS_KEY": "",
+    "S3_SECRET_KEY": "",
+    "S3_REGION": "us-east-1",
+    "S3_PREFIX": "",
     # Unit channels (group robots, webhooks): hosts (or host:port) beyond the robots' own that a channel
     # may post to, comma-separated: a private 企业微信 deployment, an intranet webhook receiver. Private
     # and loopback addresses are refused unless listed here.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import tempfile
-import time
-from pathlib import Path
+from contextlib import closing
 
 import sqlalchemy as sa
 from flask import (
@@ -31,6 +30,7 @@ from tracker.ledger.export import build_ledger_xlsx, build_template_xlsx
 from tracker.ledger.forms import ConfirmForm, UploadForm
 from tracker.ledger.importer import import_limits, run_import
 from tracker.problems.models import Category
+from tracker.storage import storage
 from tracker.tasks.models import Task
 from tracker.tasks.queries import TaskFilters, task_query
 from tracker.viewutils import roles_required
@@ -84,32 +84,31 @@ def template():
 # --- import ----------------------------------------------------------------------------------------
 
 
-def _imports_dir() -> Path:
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+# A checked upload waits in the store (area "imports") for its confirmation, which may reach another
+# host; uploads left unconfirmed are removed after KEEP_SECONDS.
 
 
-def _remove_stale(folder: Path) -> None:
-    cutoff = time.time() - KEEP_SECONDS
-    for path in folder.glob("*.xlsx"):
-        if path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+def _remove_stale() -> None:
+    store = storage()
+    for name in list(store.older_than("imports", KEEP_SECONDS)):
+        if name.endswith(".xlsx"):
+            store.delete("imports", name)
 
 
-def _upload_path(token: str) -> Path:
+def _upload(token: str) -> bytes:
     """The waiting upload of this session, or 404 (tokens of other sessions do not exist here)."""
     if not TOKEN.match(token) or token not in session.get(SESSION_KEY, []):
         abort(404)
-    path = _imports_dir() / f"{token}.xlsx"
-    if not path.is_file():
+    found = storage().open("imports", f"{token}.xlsx")
+    if found is None:
         abort(404)
-    return path
+    with closing(found):
+        return found.read()
 
 
 def _forget(token: str) -> None:
     session[SESSION_KEY] = [t for t in session.get(SESSION_KEY, []) if t != token]
-    (_imports_dir() / f"{token}.xlsx").unlink(missing_ok=True)
+    storage().delete("imports", f"{token}.xlsx")
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -129,10 +128,9 @@ def import_upload():
         return render_template("ledger/upload.html", form=form, limits=limits), 422
     token = None
     if report.ok:
-        folder = _imports_dir()
-        _remove_stale(folder)
+        _remove_stale()
         token = secrets.token_urlsafe(24)
-        (folder / f"{token}.xlsx").write_bytes(data)
+        storage().put_bytes("imports", f"{token}.xlsx", data, content_type=XLSX)
         session[SESSION_KEY] = [*session.get(SESSION_KEY, [])[-9:], token]
     return render_template("ledger/preview.html", report=report, token=token, form=ConfirmForm(),
                            filename=form.file.data.filename), 200 if report.ok else 422
@@ -143,10 +141,10 @@ def import_upload():
 @roles_required(Role.ADMIN, Role.MANAGER)
 def import_confirm(token: str):
     """Create what the preview showed; the file is checked again, since the database may have moved on."""
-    path = _upload_path(token)
+    data = _upload(token)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    report = run_import(path.read_bytes(), current_user, request_clock(), lang=current_user.language,
+    report = run_import(data, current_user, request_clock(), lang=current_user.language,
                         **_limits())
     if not report.ok:
         db.session.rollback()
@@ -165,7 +163,7 @@ def import_confirm(token: str):
 @roles_required(Role.ADMIN, Role.MANAGER)
 def import_discard(token: str):
     """Throw the waiting upload away."""
-    _upload_path(token)
+    _upload(token)
     _forget(token)
     flash(_("The uploaded ledger was discarded; nothing was imported."), "info")
     return redirect(url_for("ledger.import_upload"))

@@ -84,7 +84,6 @@ NOTICE_REPLY_KINDS = {NotificationKind.NOTICE_REPLY_DUE, NotificationKind.NOTICE
 # Summaries stand for a moment (a week, a day), not for one measure: nothing makes them stale.
 SUMMARY_KINDS = {NotificationKind.DIGEST, NotificationKind.UNIT_DAILY, NotificationKind.UNIT_WEEKLY}
 BATCH = 100
-DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 log = logging.getLogger(__name__)
 
 
@@ -264,7 +263,8 @@ def _attachments(n: Notification, about, cache: dict) -> tuple[Attachment, ...]:
         return ()
     if about.id not in cache:
         try:
-            cache[about.id] = (Attachment(document.filename(about), document.build_docx(about), DOCX_TYPE),)
+            cache[about.id] = (Attachment(document.filename(about), document.build_docx(about),
+                                         document.DOCX_TYPE),)
         except Exception:
             log.exception("notice %s: DOCX not attached", about.id)
             cache[about.id] = ()

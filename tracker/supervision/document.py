@@ -4,6 +4,7 @@ present, else the default shipped beside this module (built by template_source.p
 
 from __future__ import annotations
 
+from contextlib import closing
 from io import BytesIO
 from pathlib import Path
 
@@ -14,10 +15,12 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from tracker.errors import ValidationFailed
 from tracker.i18n import lazy_gettext as _l
+from tracker.storage import storage
 from tracker.supervision.models import Notice
 from tracker.supervision.template_source import DEFAULT_TEMPLATE
 
 CUSTOM_NAME = "notice_template.docx"
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MAX_TEMPLATE_BYTES = 5 * 1024 * 1024
 STATE_ZH = {"assigned": "已交办", "in_progress": "整改中", "submitted": "待销号", "closed": "已销号",
             "cancelled": "已撤销"}
@@ -29,12 +32,21 @@ def zh_date(value) -> str:
 
 
 def custom_template_path() -> Path:
+    """Where the local store keeps the organisation's template (EVIDENCE_STORAGE=local)."""
     return Path(current_app.instance_path) / CUSTOM_NAME
 
 
-def template_path() -> Path:
-    custom = custom_template_path()
-    return custom if custom.is_file() else DEFAULT_TEMPLATE
+def has_custom_template() -> bool:
+    return storage().stat("templates", CUSTOM_NAME) is not None
+
+
+def template_source() -> Path | BytesIO:
+    """The organisation's template from the store (every host sees the same), else the default."""
+    found = storage().open("templates", CUSTOM_NAME)
+    if found is None:
+        return DEFAULT_TEMPLATE
+    with closing(found):
+        return BytesIO(found.read())
 
 
 def context(notice: Notice) -> dict:
@@ -66,7 +78,7 @@ def render(template: Path | BytesIO, values: dict) -> bytes:
 
 def build_docx(notice: Notice) -> bytes:
     """The notice as DOCX bytes."""
-    return render(template_path(), context(notice))
+    return render(template_source(), context(notice))
 
 
 def filename(notice: Notice) -> str:
@@ -96,10 +108,8 @@ def save_custom_template(data: bytes) -> None:
     except Exception as exc:  # not a zip, not a Word document …
         raise ValidationFailed(_l("This is not a Word (.docx) document."),
                                {"template": [_l("Not a .docx file.")]}) from exc
-    path = custom_template_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    storage().put_bytes("templates", CUSTOM_NAME, data, content_type=DOCX_TYPE)
 
 
 def remove_custom_template() -> None:
-    custom_template_path().unlink(missing_ok=True)
+    storage().delete("templates", CUSTOM_NAME)

@@ -199,7 +199,7 @@ def file_download(file_id: int):
     if item is None:
         abort(404)
     _load(item.notice_id)
-    return evidence.send_stored(item.stored_name, item.filename, item.content_type)
+    return evidence.send_stored(item.stored_name, item.filename, item.content_type, item.sha256)
 
 
 @bp.route("/admin/notice-template", methods=["GET", "POST"])
@@ -223,7 +223,7 @@ def template():
         else:
             flash(_("The template is saved; new downloads use it."), "success")
             return redirect(url_for("notices.template"))
-    custom = document.custom_template_path().is_file()
+    custom = document.has_custom_template()
     return render_template("notices/template.html", form=form, custom=custom,
                            placeholders=sorted(document.SAMPLE),
                            measure_fields=sorted(document.SAMPLE["measures"][0])), status

@@ -1,8 +1,10 @@
-"""Storing and checking evidence files (佐证材料) under instance/uploads."""
+"""Checking and storing evidence files (佐证材料) in the app's store (tracker.storage: instance/uploads,
+or S3 with EVIDENCE_STORAGE=s3), and serving them back as attachments."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import mimetypes
 import os
 import re
@@ -13,12 +15,14 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
-from flask import abort, current_app, send_file
+from flask import Response, abort, current_app, send_file
 
 from tracker.errors import ValidationFailed
 from tracker.i18n import lazy_gettext as _l
+from tracker.storage import storage
 
 CHUNK = 64 * 1024
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Upload:
 
 
 def upload_dir() -> Path:
+    """The local evidence folder (EVIDENCE_STORAGE=local)."""
     path = Path(current_app.instance_path) / "uploads"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -127,7 +132,8 @@ def store(upload: Upload, field: str = "files") -> dict:
     name = check_upload(upload, field)
     limit = current_app.config["UPLOAD_MAX_MB"] * 1024 * 1024
     stored_name = uuid.uuid4().hex + "." + extension_of(name)
-    target = upload_dir() / stored_name
+    store_ = storage()
+    target = store_.scratch() / f".{stored_name}.part"
     digest = hashlib.sha256()
     size = 0
     try:
@@ -149,6 +155,10 @@ def store(upload: Upload, field: str = "files") -> dict:
         target.unlink(missing_ok=True)
         raise ValidationFailed(_l("%(name)s is empty.", name=name), {field: [_l("Empty file.")]})
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    try:
+        store_.put_file("evidence", stored_name, target, sha256=digest.hexdigest(), content_type=content_type)
+    finally:
+        target.unlink(missing_ok=True)
     return {
         "filename": name,
         "stored_name": stored_name,
@@ -159,21 +169,49 @@ def store(upload: Upload, field: str = "files") -> dict:
 
 
 def path_of(stored_name: str) -> Path:
+    """A file's place in the local store (EVIDENCE_STORAGE=local)."""
     return upload_dir() / os.path.basename(stored_name)
 
 
-def send_stored(stored_name: str, filename: str, content_type: str | None):
+def send_stored(stored_name: str, filename: str, content_type: str | None, sha256: str | None = None):
     """A stored file as an attachment under its cleaned original name (the caller checked scope);
-    404 when the file is gone from disk."""
-    path = path_of(stored_name)
-    if not path.is_file():
-        abort(404)
-    response = send_file(path, as_attachment=True, download_name=filename, mimetype=content_type, max_age=0)
+    404 when the file is gone. From S3 it streams in chunks, after its recorded sha256 is compared
+    with the one the store kept: a replaced or damaged object is not served."""
+    store_ = storage()
+    if store_.kind == "local":
+        path = path_of(stored_name)
+        if not path.is_file():
+            abort(404)
+        response = send_file(path, as_attachment=True, download_name=filename, mimetype=content_type,
+                             max_age=0)
+    else:
+        found = store_.stat("evidence", stored_name)
+        if found is None:
+            abort(404)
+        if sha256 and found.sha256 and found.sha256 != sha256:
+            log.error("evidence %s: the stored object's sha256 %s is not the recorded %s", stored_name,
+                      found.sha256, sha256)
+            abort(404)
+        body = store_.open("evidence", stored_name)
+        if body is None:
+            abort(404)
+
+        def chunks():
+            try:
+                yield from body.iter_chunks(CHUNK)
+            finally:
+                body.close()
+
+        response = Response(chunks(), mimetype=content_type or "application/octet-stream",
+                            direct_passthrough=True)
+        response.content_length = found.size
+        response.cache_control.no_cache = True
     response.headers["Content-Disposition"] = content_disposition(filename)
     return response
 
 
 def discard(stored_names: list[str]) -> None:
     """Remove files written for a transaction that did not commit."""
+    store_ = storage()
     for name in stored_names:
-        path_of(name).unlink(missing_ok=True)
+        store_.delete("evidence", name)

@@ -599,6 +599,6 @@ def evidence_download(evidence_id: int):
     if ev is None:
         abort(404)
     get_task_or_404(ev.task_id, joinedload(Task.unit))
-    return evidence.send_stored(ev.stored_name, ev.filename, ev.content_type)
+    return evidence.send_stored(ev.stored_name, ev.filename, ev.content_type, ev.sha256)
 
 
