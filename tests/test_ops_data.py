@@ -69,14 +69,14 @@ def new_database(tmp_path):
 
 @pytest.fixture
 def make_app(tmp_path):
-    """make_app(url, revision="head") → an app on `url`, migrated, with its own instance folder."""
+    """make_app(url, revision="head", **settings) → an app on `url`, migrated, with its own instance."""
     apps = []
 
-    def make(url: str, revision: str | None = "head"):
+    def make(url: str, revision: str | None = "head", **settings):
         os.environ["TRACKER_INSTANCE_PATH"] = str(tmp_path / f"instance-{len(apps)}")
         try:
             app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": url, "NOW": NOW,
-                              "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+                              "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", **settings})
         finally:
             del os.environ["TRACKER_INSTANCE_PATH"]
         if revision:
@@ -168,7 +168,8 @@ def test_the_archive_holds_a_manifest_tables_and_files(new_database, make_app, t
         assert manifest["tables"]["tasks"]["rows"] == db.session.scalar(sa.text("SELECT count(*) FROM tasks"))
     assert "scheduler_lease" not in manifest["tables"] and "alembic_version" not in manifest["tables"]
     assert len(manifest["files"]) == len(files_of(app)) > 0
-    assert {f"files/uploads/{f['name']}" for f in manifest["files"]} <= set(names)
+    assert {f"files/{f['area']}/{f['name']}" for f in manifest["files"]} <= set(names)
+    assert {f["area"] for f in manifest["files"]} == {"evidence"}
     with zipfile.ZipFile(bare) as zf:
         assert not [n for n in zf.namelist() if n.startswith("files/")]
         assert json.loads(zf.read("manifest.json"))["files"] is None

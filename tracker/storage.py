@@ -22,7 +22,11 @@ from typing import BinaryIO
 from flask import current_app
 
 CHUNK = 1024 * 1024
+PART = 8 * 1024 * 1024  # an S3 multipart upload's part (the protocol's minimum is 5 MB)
 AREAS = {"evidence": "uploads", "imports": "imports", "templates": "."}  # area → folder under instance/
+# The local templates area is instance/ itself (where the notice template always was): only these
+# names in it are the store's, not whatever else an operator keeps there.
+LOCAL_TEMPLATES = {"notice_template.docx"}
 
 
 class StorageError(Exception):
@@ -98,7 +102,7 @@ class LocalStorage:
     def names(self, area: str) -> Iterator[Stored]:
         for path in sorted(self.folder(area).iterdir()):
             if path.is_file() and not path.name.startswith("."):
-                if area != "templates" or path.suffix == ".docx":
+                if area != "templates" or path.name in LOCAL_TEMPLATES:
                     yield Stored(path.name, path.stat().st_size)
 
     def older_than(self, area: str, seconds: float) -> Iterator[str]:
@@ -152,12 +156,17 @@ class S3Storage:
 
     def put_file(self, area: str, name: str, source: Path, *, sha256: str, content_type: str | None = None
                  ) -> None:
+        from boto3.s3.transfer import TransferConfig
+
         extra = {"Metadata": {"sha256": sha256}}
         if content_type:
             extra["ContentType"] = content_type
+        # One part in memory at a time (8 MB): a web worker uploading a 20 MB file holds 8 MB, not 20
+        # (boto3's default sends ten parts at once from ten threads).
+        config = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, use_threads=False)
         try:
             self._call("upload", self.client.upload_file, str(source), self.bucket, self.key(area, name),
-                       ExtraArgs=extra)
+                       ExtraArgs=extra, Config=config)
         finally:
             Path(source).unlink(missing_ok=True)
 

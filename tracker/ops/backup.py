@@ -1,4 +1,4 @@
-"""Portable backups: one zip holding every table as JSON lines, the evidence files and a manifest.
+"""Portable backups: one zip holding every table as JSON lines, the stored files and a manifest.
 
 Consistency: on SQLite the live file is first copied with the sqlite3 online-backup API and the
 copy is read; on PostgreSQL every table is read inside ONE `REPEATABLE READ READ ONLY`
@@ -7,13 +7,19 @@ transaction, i.e. from one snapshot, while the app keeps running (no pg_dump nee
 The archive (the same for both databases, so a SQLite backup restores into PostgreSQL and back):
     manifest.json          format, Alembic revision, backend, per table its columns, row count, sha256
     tables/<name>.jsonl    one JSON array per row, in the manifest's column order, by primary key
-    files/uploads/<name>   the evidence files (unless --no-files), listed with size and sha256
+    files/<area>/<name>    the files of the app's store (tracker.storage), unless --no-files: evidence
+                           and the notice template (area "templates"), listed with area, size, sha256
 Values: dates and times as ISO 8601 (times in UTC), JSON columns as their JSON text, bytes as base64.
+Files are read from, and restored into, whatever store each app uses (EVIDENCE_STORAGE): a backup
+of an app on local folders restores into one on S3 and back, streamed in chunks and checked against
+the manifest's sha256. Ledger imports waiting for confirmation are scratch and not kept.
+Format version 1 (evidence only, under files/uploads/<name>) is still restored.
 
 Restore goes into an EMPTY database migrated to the SAME revision (the category list that
 `db upgrade` seeds does not count as content and is replaced), in dependency order, in ONE
 transaction (a damaged table rolls everything back), then moves PostgreSQL sequences past the
-restored ids. The scheduler lease and alembic_version are runtime state and not copied.
+restored ids, then writes the files. The scheduler lease and alembic_version are runtime state and
+not copied.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import mimetypes
 import os
 import sqlite3
 import tempfile
@@ -31,16 +38,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from tracker import refdata
 from tracker.clock import utcnow
 from tracker.ops.health import app_version
+from tracker.storage import StorageError
 
 FORMAT = "rectification-tracker-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: evidence only, as files/uploads/<name>
+FILE_AREAS = ("evidence", "templates")  # areas of the store worth keeping (imports are scratch)
 # The reference stamp is renewed on restore: processes must drop pick lists cached before it.
 # Logins are not carried over: a restored database starts with everyone logged out.
 RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp", "login_sessions"}
@@ -148,21 +158,26 @@ def _write_table(zf: zipfile.ZipFile, conn, table: sa.Table) -> dict:
     return {"columns": [c.name for c in table.columns], "rows": count, "sha256": digest.hexdigest()}
 
 
-def _write_files(zf: zipfile.ZipFile, uploads: Path) -> list[dict]:
+def _write_files(zf: zipfile.ZipFile, store) -> list[dict]:
+    """Every file of the kept areas of `store`, streamed into the archive."""
     listed = []
-    for path in sorted(p for p in uploads.rglob("*") if p.is_file()):
-        name = path.relative_to(uploads).as_posix()
-        digest = hashlib.sha256()
-        with path.open("rb") as src, zf.open(f"files/uploads/{name}", "w", force_zip64=True) as dst:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-        listed.append({"name": name, "size": path.stat().st_size, "sha256": digest.hexdigest()})
+    for area in FILE_AREAS:
+        for item in store.names(area):
+            stream = store.open(area, item.name)
+            if stream is None:  # removed since it was listed (an upload whose transaction failed)
+                continue
+            digest, size = hashlib.sha256(), 0
+            with stream, zf.open(f"files/{area}/{item.name}", "w", force_zip64=True) as dst:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    dst.write(chunk)
+            listed.append({"area": area, "name": item.name, "size": size, "sha256": digest.hexdigest()})
     return listed
 
 
-def create_backup(engine: sa.Engine, target: Path, uploads: Path | None) -> Summary:
-    """Write a backup of the whole database (and the files under `uploads`, unless None) to `target`."""
+def create_backup(engine: sa.Engine, target: Path, store) -> Summary:
+    """Write a backup of the whole database (and the files of `store`, unless None) to `target`."""
     target = Path(target)
     partial = target.with_name(target.name + ".part")
     with snapshot(engine) as conn:
@@ -174,8 +189,8 @@ def create_backup(engine: sa.Engine, target: Path, uploads: Path | None) -> Summ
             with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
                 for table in data_tables(reflect(conn)):
                     manifest["tables"][table.name] = _write_table(zf, conn, table)
-                if uploads is not None:
-                    manifest["files"] = _write_files(zf, uploads) if uploads.is_dir() else []
+                if store is not None:
+                    manifest["files"] = _write_files(zf, store)
                 zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1))
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -208,7 +223,7 @@ def open_archive(path: Path) -> tuple[zipfile.ZipFile, dict]:
     if bad is not None:
         zf.close()
         raise BackupError(f"{path} is damaged: {bad} fails its checksum.")
-    if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format") != FORMAT or manifest.get("format_version") not in READABLE_VERSIONS:
         zf.close()
         raise BackupError(f"{path} is not a backup of this application (format {manifest.get('format')!r}, "
                           f"version {manifest.get('format_version')!r}).")
@@ -348,31 +363,49 @@ def _reset_sequences(conn, tables: list[sa.Table]) -> None:
                                  f"FROM {quote(table.name)}"), {"seq": seq})
 
 
-def _restore_files(zf: zipfile.ZipFile, listed: list[dict], uploads: Path) -> int:
-    uploads.mkdir(parents=True, exist_ok=True)
-    for entry in listed:
-        rel = PurePosixPath(entry["name"])
-        if rel.is_absolute() or ".." in rel.parts:
-            raise BackupError(f"The archive names a file outside the uploads folder: {entry['name']}.")
-        dest = uploads.joinpath(*rel.parts)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial, digest = dest.with_name(dest.name + ".part"), hashlib.sha256()
-        with zf.open(f"files/uploads/{entry['name']}") as src, partial.open("wb") as dst:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-        if digest.hexdigest() != entry["sha256"]:
-            partial.unlink()
-            raise BackupError(f"The file {entry['name']} in the archive does not match its checksum.")
-        os.replace(partial, dest)
-    return len(listed)
+def _file_entries(manifest: dict) -> list[tuple[str, str, dict]]:
+    """(area, archive member, entry) of every listed file, checked before anything is restored."""
+    found = []
+    for entry in manifest.get("files") or []:
+        name, area = entry.get("name"), entry.get("area", "evidence")
+        if area not in FILE_AREAS or not isinstance(name, str) or not _bare(name):
+            raise BackupError(f"The archive lists a file the store cannot take: {area}/{name}.")
+        member = f"files/uploads/{name}" if manifest["format_version"] == 1 else f"files/{area}/{name}"
+        found.append((area, member, entry))
+    return found
 
 
-def restore_backup(engine: sa.Engine, source: Path, uploads: Path | None, *, force: bool = False) -> Summary:
-    """Load a backup into an empty database at the same revision (`force`: wipe it first), then the files."""
+def _bare(name: str) -> bool:
+    return name not in ("", ".", "..") and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
+def _restore_files(zf: zipfile.ZipFile, entries: list[tuple[str, str, dict]], store) -> int:
+    """Stream every file from the archive into `store`, checking each against its sha256 first."""
+    for area, member, entry in entries:
+        partial, digest = store.scratch() / f".{entry['name']}.restoring", hashlib.sha256()
+        try:
+            with zf.open(member) as src, partial.open("wb") as dst:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    dst.write(chunk)
+            if digest.hexdigest() != entry["sha256"]:
+                raise BackupError(f"The file {member} in the archive does not match its checksum.")
+            store.put_file(area, entry["name"], partial, sha256=digest.hexdigest(),
+                           content_type=mimetypes.guess_type(entry["name"])[0])
+        except KeyError as exc:
+            raise BackupError(f"The archive lacks the file {member} its manifest lists.") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+    return len(entries)
+
+
+def restore_backup(engine: sa.Engine, source: Path, store, *, force: bool = False) -> Summary:
+    """Load a backup into an empty database at the same revision (`force`: wipe it first), then the files
+    into `store` (unless None)."""
     zf, manifest = open_archive(Path(source))
     with zf:
         summary = Summary(manifest.get("alembic_revision"))
+        files = _file_entries(manifest)
         with engine.begin() as conn:
             tables = check_target(conn, manifest)
             occupied = occupied_tables(conn, tables)
@@ -388,7 +421,11 @@ def restore_backup(engine: sa.Engine, source: Path, uploads: Path | None, *, for
                 _reset_sequences(conn, tables)
             if sa.inspect(conn).has_table("reference_stamp"):
                 refdata.renew(conn)
-        if uploads is not None and manifest.get("files"):
-            summary.files = _restore_files(zf, manifest["files"], uploads)
+        if store is not None and files:
+            try:
+                summary.files = _restore_files(zf, files, store)
+            except (BackupError, StorageError, OSError) as exc:
+                raise BackupError(f"The database is restored, but not every file: {exc}. Once the store "
+                                  "works, restore again with --force.") from exc
     return summary
 
