@@ -168,3 +168,17 @@ def test_the_default_limit_stops_a_burst_of_wrong_tokens(own_app):
     client = app.test_client()
     statuses = [_wrong(client, n).status_code for n in range(25)]
     assert statuses == [401] * 20 + [429] * 5
+
+
+def test_an_unreachable_limit_store_falls_back_to_counting_in_the_process_never_a_500(own_app):
+    """RATELIMIT_STORAGE_URI's Redis is down: logins and the API keep answering, limited per process
+    until the store is back (Flask-Limiter's in-memory fallback), rather than failing every request."""
+    app = own_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:9/0",
+                  LOGIN_RATE_LIMIT="3/minute", API_AUTH_FAIL_LIMIT="3/minute")
+    client = app.test_client()
+    good = {"Authorization": f"Bearer {app.boss_token}"}
+    assert client.get("/api/v1/units", headers=good).status_code == 200
+    assert [_wrong(client, n).status_code for n in range(4)] == [401] * 3 + [429]
+    logins = [client.post("/login", data={"username": "boss", "password": "wrong"}).status_code
+              for _ in range(4)]
+    assert 500 not in logins and logins[-1] == 429

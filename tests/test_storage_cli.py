@@ -221,6 +221,9 @@ def test_migrate_says_what_is_wrong_with_the_target(app, s3_server, runner):
     no_bucket = migrate(runner, "--to", "s3")
     assert no_bucket.exit_code != 0 and "NoSuchBucket" in no_bucket.output
     assert "Traceback" not in no_bucket.output
+    dry = migrate(runner, "--to", "s3", "--create-bucket", "--dry-run")
+    assert dry.exit_code == 0 and "would be created" in dry.output, dry.output
+    assert not other(app, "s3").bucket_exists()  # a dry run creates nothing
     created = migrate(runner, "--to", "s3", "--create-bucket")
     assert created.exit_code == 0 and "Copied 0 files" in created.output, created.output
 

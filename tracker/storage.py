@@ -210,10 +210,13 @@ class S3Storage:
                 if item["LastModified"] < cutoff:
                     yield item["Key"][len(prefix):]
 
+    def bucket_exists(self) -> bool:
+        return self._call("head bucket", self.client.head_bucket, Bucket=self.bucket) is not None
+
     def ensure_bucket(self) -> None:
         """Create the bucket when it does not exist (tests, a first MinIO); production buckets are made
         by whoever runs the store."""
-        if self._call("head bucket", self.client.head_bucket, Bucket=self.bucket) is None:
+        if not self.bucket_exists():
             self._call("create bucket", self.client.create_bucket, Bucket=self.bucket)
 
 

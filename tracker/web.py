@@ -95,6 +95,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_ENABLED", not app.testing)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")  # per process; set a shared store to share
+    # A shared store (Redis) that goes down: count in each process until it is back, never a 500.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,

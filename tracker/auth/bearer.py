@@ -8,6 +8,7 @@ counted per client address (API_AUTH_FAIL_LIMIT); good tokens from that address 
 
 from __future__ import annotations
 
+import logging
 import time
 from functools import cache
 
@@ -17,6 +18,8 @@ from werkzeug.exceptions import TooManyRequests
 
 from tracker.extensions import limiter
 
+log = logging.getLogger(__name__)
+
 FAILURES = "api-auth-fail"
 
 
@@ -24,6 +27,14 @@ def bearer_token() -> str | None:
     """The token of an `Authorization: Bearer <token>` header, else None."""
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     return (raw.strip() or None) if scheme.lower() == "bearer" else None
+
+
+@cache
+def _fallback():
+    from limits.storage import MemoryStorage
+    from limits.strategies import FixedWindowRateLimiter
+
+    return FixedWindowRateLimiter(MemoryStorage())
 
 
 @cache
@@ -38,7 +49,14 @@ def failed_authentication() -> None:
         return
     item = _limit(current_app.config.get("API_AUTH_FAIL_LIMIT") or "20/minute")
     address = request.remote_addr or "unknown"
-    if limiter.limiter.hit(item, FAILURES, address):
+    counter = limiter.limiter
+    try:
+        allowed = counter.hit(item, FAILURES, address)
+    except Exception:  # the shared store is down: count in this process until it is back
+        log.warning("rate-limit store unreachable; counting failed authentications in this process")
+        counter = _fallback()
+        allowed = counter.hit(item, FAILURES, address)
+    if allowed:
         return
-    reset = limiter.limiter.get_window_stats(item, FAILURES, address).reset_time
+    reset = counter.get_window_stats(item, FAILURES, address).reset_time
     raise TooManyRequests(retry_after=max(1, int(reset - time.time()) + 1))

@@ -184,6 +184,22 @@ class Migration:
                 f"failed {self.failed}; missing {self.missing}.")
 
 
+class EmptyStore:
+    """A dry run's stand-in for a bucket that --create-bucket would create: it holds nothing yet."""
+
+    def __init__(self, store):
+        self.store, self.kind = store, store.kind
+
+    def describe(self) -> str:
+        return self.store.describe() + " (to be created)"
+
+    def stat(self, area: str, name: str):
+        return None
+
+    def names(self, area: str):
+        return iter(())
+
+
 def _target(kind: str, create_bucket: bool, dry_run: bool):
     """The store of the other kind, reachable: a clear ClickException otherwise."""
     config = current_app.config
@@ -194,7 +210,10 @@ def _target(kind: str, create_bucket: bool, dry_run: bool):
                                    "is until the files are copied.")
     target = build(config, current_app.instance_path, kind=kind)
     try:
-        if create_bucket and kind == "s3" and not dry_run:
+        if create_bucket and kind == "s3":
+            if dry_run and not target.bucket_exists():
+                click.echo(f"The bucket {target.bucket} does not exist yet; it would be created.")
+                return EmptyStore(target)
             target.ensure_bucket()
         next(iter(target.names("evidence")), None)  # reachable, bucket there, allowed to list
     except StorageError as exc:
