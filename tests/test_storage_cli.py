@@ -104,7 +104,8 @@ def test_local_to_s3_and_back(app, s3_server, runner, client, org, stored, login
     bucket = other(app, "s3")
 
     dry = migrate(runner, "--to", "s3", "--dry-run", "--create-bucket")
-    assert dry.exit_code != 0 and "--create-bucket" in dry.output  # a dry run creates no bucket either
+    assert dry.exit_code == 0 and "would be created" in dry.output and "Would copy 5 files" in dry.output
+    assert not bucket.bucket_exists()  # a dry run creates no bucket either
     bucket.ensure_bucket()
     dry = migrate(runner, "--to", "s3", "--dry-run")
     assert dry.exit_code == 0, dry.output
