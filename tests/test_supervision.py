@@ -36,7 +36,7 @@ def events(action, task=None):
     stmt = sa.select(AuditEvent).where(AuditEvent.action == action)
     if task is not None:
         stmt = stmt.where(AuditEvent.task_id == task.id)
-    return db.session.scalars(stmt).all()
+    return db.session.scalars(stmt.order_by(AuditEvent.id)).all()  # PostgreSQL keeps no order otherwise
 
 
 # --- colours -------------------------------------------------------------------------------------------

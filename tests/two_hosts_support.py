@@ -20,6 +20,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from aiosmtpd.controller import Controller
 from live_gunicorn import LiveClient, _die_with_parent, troubles
 
 ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = f"{Path(sys.prefix) / 'bin'}/"
 GUIDE = ROOT / "docs" / "deploy.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\s*$", re.M | re.S)
 # A line the tests run: optional VAR=value prefixes, then the app's CLI, gunicorn or curl.
@@ -163,6 +165,8 @@ class Host:
         """The guide's text for this host: only the machine-specific parts change."""
         text = text.replace(SETTINGS_FILE, str(self.env_path)).replace(BACKUPS, str(self.backups))
         text = text.replace(CHECKOUT, str(ROOT)).replace(GUIDE_WORKERS, TEST_WORKERS)
+        # The virtualenv running the tests (the checkout's own under `make test`; a worktree borrows one).
+        text = text.replace(f"{ROOT}/.venv/bin/", VENV_BIN).replace(".venv/bin/", VENV_BIN)
         for bind in GUIDE_BINDS:
             text = text.replace(bind, f"127.0.0.1:{self.port}")
         return text
