@@ -166,7 +166,7 @@ class Host:
         text = text.replace(SETTINGS_FILE, str(self.env_path)).replace(BACKUPS, str(self.backups))
         text = text.replace(CHECKOUT, str(ROOT)).replace(GUIDE_WORKERS, TEST_WORKERS)
         # The virtualenv running the tests (the checkout's own under `make test`; a worktree borrows one).
-        text = text.replace(f"{ROOT}/.venv/bin/", VENV_BIN).replace(".venv/bin/", VENV_BIN)
+        text = re.sub(rf"(?:{re.escape(str(ROOT))}/)?\.venv/bin/", lambda _m: VENV_BIN, text)
         for bind in GUIDE_BINDS:
             text = text.replace(bind, f"127.0.0.1:{self.port}")
         return text
