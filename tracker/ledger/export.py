@@ -5,6 +5,7 @@ Pure functions: they read the database and write to a stream; they never touch t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import IO
@@ -12,19 +13,19 @@ from typing import IO
 import sqlalchemy as sa
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
-from sqlalchemy.orm import aliased, joinedload, selectinload
+from sqlalchemy.orm import aliased
 
 from tracker import scope
 from tracker.clock import Clock
 from tracker.enums import OVERDUE_STATES, TaskType
 from tracker.extensions import db
 from tracker.ledger import columns as C
+from tracker.ledger.xlsx_stream import add_sample_row, write_workbook
 from tracker.org.models import Unit, User
-from tracker.problems.models import Category, Problem, Source
+from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.spreadsheet import guard
 from tracker.tasks.models import Task
 
@@ -33,6 +34,9 @@ HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", start_color="FCE4D6", end_color="FCE4D6")
 HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
 EXAMPLE_FONT = Font(italic=True, color="808080")
+# What an XML document cannot hold: control characters (openpyxl's ILLEGAL_CHARACTERS_RE), and the
+# non-characters U+FFFE, U+FFFF and lone surrogates, which made lxml refuse the whole export.
+NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def safe(value):
@@ -42,7 +46,7 @@ def safe(value):
     """
     if not isinstance(value, str):
         return value
-    return guard(ILLEGAL_CHARACTERS_RE.sub("", value))
+    return guard(NOT_IN_XML.sub("", value))
 
 
 def _sheet(wb: Workbook, kind: str, lang: str, keys: Iterable[str] | None = None):
@@ -66,9 +70,9 @@ def _scoped(stmt, clause_of, actor):
     return stmt if actor is None else stmt.where(clause_of(actor))
 
 
-def _stream(stmt, chunk: int) -> Iterator:
-    """Rows in chunks: a server-side cursor on PostgreSQL, bounded buffers everywhere."""
-    return iter(db.session.execute(stmt.execution_options(yield_per=chunk)))
+def _stream(stmt, chunk: int):
+    """The rows `chunk` at a time: a server-side cursor on PostgreSQL, bounded buffers everywhere."""
+    return db.session.execute(stmt.execution_options(yield_per=chunk))
 
 
 def _problem_rows(actor, lang: str, chunk: int, where: tuple) -> Iterator[list]:
@@ -88,21 +92,33 @@ def _problem_rows(actor, lang: str, chunk: int, where: tuple) -> Iterator[list]:
 
 
 def _responsibility_rows(actor, chunk: int, where: tuple) -> Iterator[list]:
+    leader, person, lead_unit = aliased(User), aliased(User), aliased(Unit)
     stmt = (
-        sa.select(Problem)
-        .options(joinedload(Problem.responsible_leader), joinedload(Problem.lead_unit),
-                 joinedload(Problem.responsible_person), selectinload(Problem.cooperating_units))
+        sa.select(Problem.id, Problem.number, Problem.description, leader.name, lead_unit.name, person.name)
+        .join(lead_unit, Problem.lead_unit_id == lead_unit.id)
+        .outerjoin(leader, Problem.responsible_leader_id == leader.id)
+        .outerjoin(person, Problem.responsible_person_id == person.id)
         .where(*where)
         .order_by(Problem.number)
     )
-    rows = db.session.scalars(_scoped(stmt, scope.problem_clause, actor).execution_options(yield_per=chunk))
-    for n, p in enumerate(rows, start=1):
-        yield [n, p.number, p.description, _name(p.responsible_leader), p.lead_unit.name,
-               "、".join(u.name for u in p.cooperating_units), _name(p.responsible_person)]
+    n = 0
+    for rows in _stream(_scoped(stmt, scope.problem_clause, actor), chunk).partitions():
+        cooperating = _cooperating_units([r[0] for r in rows])
+        for problem_id, number, description, leader_name, lead_unit_name, person_name in rows:
+            n += 1
+            yield [n, number, description, leader_name, lead_unit_name,
+                   "、".join(cooperating.get(problem_id, ())), person_name]
 
 
-def _name(obj) -> str | None:
-    return obj.name if obj is not None else None
+def _cooperating_units(problem_ids: list[int]) -> dict[int, list[str]]:
+    """The cooperating units' names of these problems, in the units' order (one query a chunk)."""
+    links = problem_cooperating_units
+    names: dict[int, list[str]] = {}
+    for problem_id, name in db.session.execute(
+            sa.select(links.c.problem_id, Unit.name).join(Unit, Unit.id == links.c.unit_id)
+            .where(links.c.problem_id.in_(problem_ids)).order_by(Unit.sort_order, Unit.id)):
+        names.setdefault(problem_id, []).append(name)
+    return names
 
 
 def _measure_rows(actor, clock: Clock, lang: str, chunk: int, where: tuple) -> Iterator[list]:
@@ -135,25 +151,33 @@ def _local_date(moment: datetime | None, clock: Clock) -> date | None:
     return moment.astimezone(clock.tz).date()
 
 
-def _write(ws, rows: Iterable[list]) -> None:
-    for row in rows:
-        ws.append([safe(v) for v in row])
-
-
 def build_ledger_xlsx(actor: User | None, clock: Clock, stream: IO[bytes], *, lang: str = "zh_CN",
                       task_where: tuple = (), chunk: int = CHUNK) -> None:
     """Write the 问题清单, 责任清单 and 整改清单 the actor may read (None: everything) to `stream`.
 
-    openpyxl's write-only mode keeps only the current row in memory. `task_where` narrows the
-    measures the way the rectification list's filters do, and the problems to those measures' problems.
+    Rows come from the database `chunk` at a time (a server-side cursor on PostgreSQL) and go out as
+    they come (tracker.ledger.xlsx_stream): memory does not grow with the rows. `task_where` narrows
+    the measures the way the rectification list's filters do, and the problems to those measures' problems.
     """
     task_where = tuple(task_where)
     problem_where = (Problem.id.in_(sa.select(Task.problem_id).where(*task_where)),) if task_where else ()
+    sheets = {
+        C.PROBLEMS: _problem_rows(actor, lang, chunk, problem_where),
+        C.RESPONSIBILITIES: _responsibility_rows(actor, chunk, problem_where),
+        C.MEASURES: _measure_rows(actor, clock, lang, chunk, task_where),
+    }
     wb = Workbook(write_only=True)
-    _write(_sheet(wb, C.PROBLEMS, lang), _problem_rows(actor, lang, chunk, problem_where))
-    _write(_sheet(wb, C.RESPONSIBILITIES, lang), _responsibility_rows(actor, chunk, problem_where))
-    _write(_sheet(wb, C.MEASURES, lang), _measure_rows(actor, clock, lang, chunk, task_where))
-    wb.save(stream)
+    rows = {}
+    for kind, values in sheets.items():
+        ws = _sheet(wb, kind, lang)
+        add_sample_row(ws)
+        rows[ws.title] = _guarded(values)
+    write_workbook(wb, rows, stream)
+
+
+def _guarded(rows: Iterable[list]) -> Iterator[list]:
+    for row in rows:
+        yield [safe(v) for v in row]
 
 
 # --- the import template ------------------------------------------------------------------------

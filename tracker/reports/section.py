@@ -14,20 +14,22 @@ written and cannot be scripted through them, and ordinary Chinese text comes out
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 
 from flask import current_app
 from flask_babel import force_locale
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 from tracker.errors import ValidationFailed
 from tracker.i18n import lazy_gettext as _l
-from tracker.reports.services import RectificationFigures
+from tracker.reports.services import BreakdownRow, ClosedItem, OpenItem, RectificationFigures
 
 LANGUAGES = ("zh_CN", "en")
 TEMPLATE_NAMES = {"zh_CN": "section_zh.md.j2", "en": "section_en.md.j2"}
@@ -46,7 +48,7 @@ def _unmarked(text: str) -> str:
     return text.replace(OPEN, "").replace(CLOSE, "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Block:
     kind: str  # "title", "h1" (一、), "h2" (（一）) or "p"
     text: str
@@ -145,10 +147,29 @@ def override_folder() -> Path:
     return Path(current_app.instance_path) / OVERRIDE_FOLDER
 
 
+class ReportEnvironment(SandboxedEnvironment):
+    """The sandbox with a short way to the report's own data objects' public attributes.
+
+    For objects that are not functions, methods, types, code, frames, generators or strings, the sandbox
+    allows exactly the attributes that do not start with "_" (`is_internal_attribute`); it comes to the
+    same answer here without asking, which matters when a section of 10k items reads 400k of them.
+    """
+
+    PLAIN_DATA = (RectificationFigures, ClosedItem, OpenItem, BreakdownRow, LoopContext)
+
+    def getattr(self, obj, attribute: str):
+        if type(obj) in self.PLAIN_DATA and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                pass  # the sandbox's own way: an item, else undefined
+        return super().getattr(obj, attribute)
+
+
 def environment(override_dir: Path | None = None) -> SandboxedEnvironment:
     """Override folder first, then the shipped templates; sandboxed, since admins write templates."""
     defaults = Path(current_app.template_folder) / "reports"
-    env = SandboxedEnvironment(
+    env = ReportEnvironment(
         loader=ChoiceLoader([FileSystemLoader(str(override_dir or override_folder())),
                              FileSystemLoader(str(defaults))]),
         autoescape=False,  # plain text / Markdown, never HTML
@@ -164,27 +185,47 @@ def environment(override_dir: Path | None = None) -> SandboxedEnvironment:
 
 def render_text(figures: RectificationFigures, lang: str = "zh_CN", override_dir: Path | None = None) -> str:
     """The template's raw output for `figures` in `lang` (labels such as source kinds translated too)."""
-    return _unmarked(_render_marked(figures, lang, override_dir))
+    return _unmarked(_render(figures, lang, override_dir, "".join))
 
 
-def _render_marked(figures: RectificationFigures, lang: str, override_dir: Path | None) -> str:
-    """The template's output with every printed value between OPEN and CLOSE."""
+def _render(figures: RectificationFigures, lang: str, override_dir: Path | None, consume):
+    """`consume(pieces)`: the template's output in pieces as it renders, every printed value between OPEN
+    and CLOSE. Pieces, not one string: a section of 10k items renders a million of them."""
     lang = lang if lang in LANGUAGES else "zh_CN"
     name = TEMPLATE_NAMES[lang]
     try:
         template = environment(override_dir).get_template(name)
         with force_locale(lang):
-            return template.render(f=figures, unit=figures.unit, period=period_text(figures, lang), lang=lang)
+            return consume(template.generate(f=figures, unit=figures.unit, period=period_text(figures, lang),
+                                             lang=lang))
     except TemplateError as exc:
         # Most likely an administrator's override: say which file and what is wrong, not a 500.
         raise ValidationFailed(_l("The report template %(name)s has an error: %(error)s",
                                   name=name, error=str(exc))) from exc
 
 
-def _marked_lines(text: str) -> Iterator[str]:
-    """The lines of marked text; a value that spans lines is closed at a line's end and reopened."""
+def _lines(pieces: Iterable[str], batch: int = 10_000) -> Iterator[str]:
+    """The lines of the text given in pieces, exactly as `str.splitlines` cuts the whole text."""
+    pieces = iter(pieces)
+    pending = ""
+    while chunk := list(islice(pieces, batch)):
+        lines = (pending + "".join(chunk)).splitlines(keepends=True)
+        if not lines:
+            continue
+        # The last line may go on in the next pieces; a CR may be the first half of a CRLF.
+        last = lines[-1]
+        unfinished = last.endswith("\r") or last.splitlines()[0] == last
+        pending = lines.pop() if unfinished else ""
+        for line in lines:
+            yield line.splitlines()[0]
+    if pending:
+        yield pending.splitlines()[0]
+
+
+def _marked_lines(lines: Iterable[str]) -> Iterator[str]:
+    """The marked lines; a value that spans lines is closed at a line's end and reopened."""
     inside = False
-    for line in text.splitlines():
+    for line in lines:
         if inside:
             line = OPEN + line
         last = max(line.rfind(OPEN), line.rfind(CLOSE))
@@ -231,8 +272,12 @@ def _block(line: str) -> Block | None:
 
 def parse(text: str, lang: str) -> Section:
     """Split rendered text (printed values marked or not) into blocks by their line markers."""
+    return _parse_lines(text.splitlines(), lang)
+
+
+def _parse_lines(lines: Iterable[str], lang: str) -> Section:
     title, blocks = "", []
-    for line in _marked_lines(text):
+    for line in _marked_lines(lines):
         block = _block(line)
         if block is None:
             continue
@@ -246,7 +291,7 @@ def render_section(figures: RectificationFigures, lang: str = "zh_CN",
                    override_dir: Path | None = None) -> Section:
     """Render the section's wording for `figures`."""
     lang = lang if lang in LANGUAGES else "zh_CN"
-    return parse(_render_marked(figures, lang, override_dir), lang)
+    return _render(figures, lang, override_dir, lambda pieces: _parse_lines(_lines(pieces), lang))
 
 
 # --- outputs ------------------------------------------------------------------------------------

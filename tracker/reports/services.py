@@ -62,7 +62,7 @@ class BreakdownRow:
         return format_rate(percent(self.closed, self.measures))
 
 
-@dataclass
+@dataclass(slots=True)
 class ClosedItem:
     """One closed measure: problem → measure → result, responsible unit, closing date."""
 
@@ -81,7 +81,7 @@ class ClosedItem:
         return self.deadline is None or self.closed_on <= self.deadline
 
 
-@dataclass
+@dataclass(slots=True)
 class OpenItem:
     """One measure still being rectified at the end of the period (material for 存在问题/下一步)."""
 
@@ -564,6 +564,13 @@ def _count_rechecks(figures: RectificationFigures, measure_filter) -> None:
     figures.rechecks_rebounded = rows.get(RecheckState.REBOUNDED, 0)
 
 
+def _plain_rows(stmt):
+    """The rows of a select of columns through the session's connection (already flushed by the counts
+    above): the ORM's result handling adds nothing to plain columns and took half the time of a report's
+    50k listed items."""
+    return db.session.connection().execute(stmt)
+
+
 def _closed_items(measure_filter, closed: Closed) -> list[ClosedItem]:
     """The closures of the period: current ones, and earlier rounds' (with the result they had then)."""
     columns = (Problem.id, Problem.number, Problem.description, Task.id, Task.measure)
@@ -575,7 +582,7 @@ def _closed_items(measure_filter, closed: Closed) -> list[ClosedItem]:
                .join(Problem, Task.problem_id == Problem.id).join(Unit, Task.unit_id == Unit.id)
                .where(measure_filter, TaskRound.closed_on.between(closed.date_from, closed.date_to),
                       sa.not_(closed.current)))
-    rows = [ClosedItem(*row) for stmt in (current, earlier) for row in db.session.execute(stmt)]
+    rows = [ClosedItem(*row) for stmt in (current, earlier) for row in _plain_rows(stmt)]
     # A measure closed twice in the period (rebounded, closed again) is listed once, as it is now.
     seen, items = set(), []
     for item in sorted(rows, key=lambda i: (i.closed_on, i.problem_number, i.task_id)):
@@ -597,7 +604,7 @@ def _open_items(condition, as_of: date) -> list[OpenItem]:
         .order_by(Problem.number, Task.id)
     )
     items = []
-    for row in db.session.execute(stmt):
+    for row in _plain_rows(stmt):
         deadline, state, type_ = row[7], row[8], row[9]
         # The same rule as Task.overdue_clause, so the list agrees with the overdue figure.
         overdue = (deadline is not None and deadline < as_of and state in OVERDUE_STATES
