@@ -313,18 +313,22 @@ def _job_rows(jobs: dict) -> list[str]:
     e = jobs.get("export")
     if e and "error" not in e:
         rows.append(f"| ledger export (all) | {e['seconds']:.1f} s | | | | {e['measures']:,} measures, "
-                    f"{e['mb']:.1f} MB xlsx, {e['measures'] / e['seconds']:,.0f} measures/s; {_mem(e)} |")
+                    f"{e['mb']:.1f} MB xlsx, {e['measures'] / e['seconds']:,.0f} measures/s, "
+                    f"CPU {e['cpu']:.1f} s; {_mem(e)} |")
     i = jobs.get("import")
     if i and "error" not in i:
-        rows.append(f"| ledger import {i['rows']:,} rows: validate (dry run) | {i['validate']:.1f} s | | | | "
-                    f"{i['kb']:,.0f} KB xlsx, {i['rows'] / i['validate']:,.0f} rows/s |")
-        rows.append(f"| ledger import {i['rows']:,} rows: import | {i['import']:.1f} s | | | | "
-                    f"{i['imported']:,} measures created, {i['rows'] / i['import']:,.0f} rows/s; {_mem(i)} |")
+        rows.append(f"| ledger import {i['rows']:,} rows: check job | {i['check']:.1f} s | | | | "
+                    f"{i['kb']:,.0f} KB xlsx, {i['rows'] / i['check']:,.0f} rows/s, "
+                    f"CPU {i['check_cpu']:.1f} s |")
+        rows.append(f"| ledger import {i['rows']:,} rows: import job | {i['import']:.1f} s | | | | "
+                    f"{i['imported']:,} measures created, {i['rows'] / i['import']:,.0f} rows/s, "
+                    f"CPU {i['import_cpu']:.1f} s; {_mem(i)} |")
     r = jobs.get("report")
     if r and "error" not in r:
         rows.append(f"| report DOCX | {r['total']:.1f} s | | | | {r['items']:,} closed items "
                     f"(+{r['open_items']:,} open) since {r['since']}; figures {r['figures']:.1f} s, "
-                    f"wording {r['wording']:.1f} s, DOCX {r['docx']:.1f} s, {r['kb']:,.0f} KB; {_mem(r)} |")
+                    f"wording {r['wording']:.1f} s, DOCX {r['docx']:.1f} s, CPU {r['cpu']:.1f} s, "
+                    f"{r['paragraphs']:,} paragraphs, {r['kb']:,.0f} KB; {_mem(r)} |")
     for name, result in jobs.items():
         if "error" in result:
             rows.append(f"| {name} | failed | | | | {result['error']} |")

@@ -1,5 +1,6 @@
 """Ledger import: malformed workbooks are refused with clear messages and write nothing;
-the real-world single-sheet ledger is understood; the web upload → preview → confirm flow."""
+the real-world single-sheet ledger is understood; the web upload → check → preview → confirm → import
+flow, whose check and import run as background jobs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from flask_babel import force_locale
 from tracker.audit.models import AuditEvent
 from tracker.enums import Role, SourceKind, TaskState, TaskType
 from tracker.extensions import db
+from tracker.ledger import jobs
 from tracker.ledger.dates import NotADate, parse_date
 from tracker.ledger.importer import run_import
 from tracker.org.models import User
@@ -503,6 +505,8 @@ def test_not_dates(text):
 
 
 # --- the web flow ------------------------------------------------------------------------------------
+# The check and the import run as jobs (tracker.ledger.jobs); here run_pending() runs them where a
+# worker thread would, and the pages are read before and after.
 
 
 def upload(client, data: bytes, name="台账.xlsx"):
@@ -511,46 +515,71 @@ def upload(client, data: bytes, name="台账.xlsx"):
     )
 
 
+def checked(client, data: bytes, name="台账.xlsx"):
+    """Upload, run the check job, and return the job's page (the preview)."""
+    response = upload(client, data, name)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert jobs.run_pending()
+    return client.get(response.location), response.location
+
+
+def stored(app) -> list[Path]:
+    return list((Path(app.instance_path) / "imports").glob("*.xlsx"))
+
+
 def test_upload_preview_confirm(org, login_as, app):
     client = login_as(org.mgr_root)
     assert client.get("/ledger/import").status_code == 200
     response = upload(client, workbook(GOOD))
-    assert response.status_code == 200
-    page = response.get_data(as_text=True)
-    assert "措施一" in page and "2026年自查" in page and 'id="confirm-import"' in page
+    assert response.status_code == 303
+    waiting = client.get(response.location).get_data(as_text=True)
+    assert 'id="job-progress"' in waiting and "措施一" not in waiting  # queued: the check has not run yet
+    jobs.run_pending()
+    page = client.get(response.location)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "措施一" in text and "2026年自查" in text and 'id="confirm-import"' in text
     assert counts() == (0, 0, 0)
-    files = list((Path(app.instance_path) / "imports").glob("*.xlsx"))
-    assert len(files) == 1
-    token = files[0].stem
-    response = client.post(f"/ledger/import/{token}")
-    assert response.status_code == 302 and response.location.endswith("/ledger/import/done")
+    assert len(stored(app)) == 1
+    check_url = response.location
+    response = client.post(f"{check_url}/confirm")
+    assert response.status_code == 303 and response.location != check_url
+    assert 'id="job-progress"' in client.get(response.location).get_data(as_text=True)
+    assert counts() == (0, 0, 0)  # queued, not run yet
+    jobs.run_pending()
     assert counts() == (2, 3, 1)
-    assert not files[0].exists()
-    done = client.get("/ledger/import/done").get_data(as_text=True)
+    assert not stored(app)
+    done = client.get(response.location).get_data(as_text=True)
     assert "T-001, T-002" in done and "/problems" in done
-    assert client.post(f"/ledger/import/{token}").status_code == 404  # used up
+    assert client.get(check_url).location == response.location  # the check now leads to its import
+    again = client.post(f"{check_url}/confirm")  # a second confirmation is the same import
+    assert again.location == response.location and not jobs.run_pending()
+    assert counts() == (2, 3, 1)
 
 
 def test_upload_with_errors_shows_the_table_and_keeps_nothing(org, login_as, app):
     client = login_as(org.mgr_root)
-    response = upload(client, _with(_set("整改清单", 0, 6, "赵六")))
-    assert response.status_code == 422
+    response, url = checked(client, _with(_set("整改清单", 0, 6, "赵六")))
     page = response.get_data(as_text=True)
     assert 'id="import-errors"' in page and "赵六" in page and "整改清单" in page and "责任人 (G)" in page
     assert 'id="confirm-import"' not in page
-    assert not list((Path(app.instance_path) / "imports").glob("*.xlsx"))
+    assert not stored(app)
+    assert client.post(f"{url}/confirm").status_code == 302  # refused: back to the preview, nothing queued
+    assert not jobs.run_pending()
     assert counts() == (0, 0, 0)
 
 
 def test_confirm_revalidates(org, make, login_as, app):
     client = login_as(org.mgr_root)
-    upload(client, workbook(GOOD))
-    token = next((Path(app.instance_path) / "imports").glob("*.xlsx")).stem
+    _, url = checked(client, workbook(GOOD))
     make.problem(org.mgr_a, number="T-001")  # someone took the number meanwhile
     db.session.commit()
-    response = client.post(f"/ledger/import/{token}")
-    assert response.status_code == 422 and "T-001" in response.get_data(as_text=True)
+    response = client.post(f"{url}/confirm")
+    jobs.run_pending()
+    page = client.get(response.location).get_data(as_text=True)
+    assert 'id="import-errors"' in page and "T-001" in page and 'id="confirm-import"' not in page
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+    assert not stored(app)
 
 
 def test_upload_that_is_not_a_workbook(org, login_as, app):
@@ -558,6 +587,7 @@ def test_upload_that_is_not_a_workbook(org, login_as, app):
     response = upload(client, b"just text", name="ledger.xlsx")
     assert response.status_code == 422
     assert 'data-error-for="file"' in response.get_data(as_text=True)
+    assert not stored(app)
 
 
 def test_upload_too_large(org, login_as, app):
@@ -567,15 +597,19 @@ def test_upload_too_large(org, login_as, app):
     assert 'data-error-for="file"' in response.get_data(as_text=True)
 
 
-def test_a_token_from_another_session_is_not_found(org, login_as, app):
+def test_another_users_job_is_not_found(org, login_as, app):
     client = login_as(org.mgr_root)
-    upload(client, workbook(GOOD))
-    token = next((Path(app.instance_path) / "imports").glob("*.xlsx")).stem
+    _, url = checked(client, workbook(GOOD))
+    job_id = url.rsplit("/", 1)[1]
     other = app.test_client()
     other.post("/login", data={"username": "admin", "password": PASSWORD})
-    assert other.post(f"/ledger/import/{token}").status_code == 404
-    assert client.post(f"/ledger/import/{token}/discard").status_code == 302
-    assert client.post(f"/ledger/import/{token}").status_code == 404
+    for path in (url, f"/ledger/import/jobs/{job_id}"):
+        assert other.get(path).status_code == 404
+    for path in (f"{url}/confirm", f"{url}/discard"):
+        assert other.post(path).status_code == 404
+    assert client.post(f"{url}/discard").status_code == 302
+    assert client.post(f"{url}/confirm").status_code == 404
+    assert not stored(app)
     assert counts() == (0, 0, 0)
 
 
@@ -585,6 +619,8 @@ def test_import_is_for_managers_and_admins(org, login_as, who):
     assert client.get("/ledger/import").status_code == 404
     assert upload(client, workbook(GOOD)).status_code == 404
     assert client.post("/ledger/import/" + "x" * 32).status_code == 404
+    assert client.get("/ledger/import/jobs/1").status_code == 404
+    assert not jobs.run_pending()
     assert counts() == (0, 0, 0)
 
 
@@ -602,8 +638,7 @@ def test_english_preview_page(org, login_as, make):
 
     org_services.set_preferences(org.mgr_root, make.clock, language="en")
     db.session.commit()
-    response = upload(login_as(org.mgr_root), _with(_drop_deadline_column))
-    assert response.status_code == 422
+    response, _ = checked(login_as(org.mgr_root), _with(_drop_deadline_column))
     page = response.get_data(as_text=True)
     assert "Column Deadline is missing." in page and "Errors" in page
 

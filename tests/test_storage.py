@@ -108,15 +108,20 @@ def test_the_notice_template_lives_in_the_store(app, each_storage):
 def test_a_ledger_upload_waits_in_the_store_until_confirmed(app, each_storage, client, org, login_as):
     from test_ledger_import import GOOD, workbook
 
+    from tracker.ledger import jobs
+
     login_as(org.mgr_root)
-    preview = client.post("/ledger/import", data={"file": (io.BytesIO(workbook(GOOD)), "台账.xlsx")},
-                          content_type="multipart/form-data")
-    assert preview.status_code == 200, preview.get_data(as_text=True)[:500]
+    upload = client.post("/ledger/import", data={"file": (io.BytesIO(workbook(GOOD)), "台账.xlsx")},
+                         content_type="multipart/form-data")
+    assert upload.status_code == 303, upload.get_data(as_text=True)[:500]
+    assert jobs.run_pending()  # the check job reads the upload from the store
+    assert 'id="confirm-import"' in client.get(upload.location).get_data(as_text=True)
     waiting = [s.name for s in storage().names("imports")]
     assert len(waiting) == 1 and (local_files(app) == [] or not each_storage)
-    token = waiting[0].removesuffix(".xlsx")
-    confirm = client.post(f"/ledger/import/{token}", data={})
-    assert confirm.status_code == 302
+    confirm = client.post(f"{upload.location}/confirm", data={})
+    assert confirm.status_code == 303
+    assert len(list(storage().names("imports"))) == 1  # until the import job has run
+    assert jobs.run_pending()
     assert list(storage().names("imports")) == []
 
 

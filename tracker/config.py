@@ -33,6 +33,11 @@ ENV_SETTINGS: dict[str, type] = {
     "LEDGER_IMPORT_MAX_BYTES": int,
     "LEDGER_IMPORT_MAX_ROWS": int,
     "LEDGER_IMPORT_MAX_CELLS": int,
+    "LEDGER_JOB_WORKERS": int,
+    "LEDGER_JOB_STALE_SECONDS": int,
+    "LEDGER_JOB_HEARTBEAT_SECONDS": int,
+    "LEDGER_JOB_MAX_ATTEMPTS": int,
+    "LEDGER_JOB_MAX_OPEN": int,
     "PASSWORD_HASH_METHOD": str,
     "REMINDER_INTERVAL_SECONDS": int,
     "OUTBOX_FLUSH_SECONDS": int,
@@ -110,6 +115,16 @@ DEFAULTS = {
     # Filled cells of one imported workbook (20,000 rows of 15 columns); the unpacked-size, row,
     # shared-string and merged-range limits of tracker.ledger.package follow from it.
     "LEDGER_IMPORT_MAX_CELLS": 300000,
+    # A ledger's check and import run as jobs (tracker.ledger.jobs) on threads of the web process that
+    # queued them: LEDGER_JOB_WORKERS per process (None: 2, and 0 under TESTING, where tests run them).
+    # A running job beats every LEDGER_JOB_HEARTBEAT_SECONDS; one silent for LEDGER_JOB_STALE_SECONDS
+    # (its process ended) is run again, up to LEDGER_JOB_MAX_ATTEMPTS runs, then failed with the reason.
+    # A user may have LEDGER_JOB_MAX_OPEN jobs waiting or running.
+    "LEDGER_JOB_WORKERS": None,
+    "LEDGER_JOB_STALE_SECONDS": 60,
+    "LEDGER_JOB_HEARTBEAT_SECONDS": 5,
+    "LEDGER_JOB_MAX_ATTEMPTS": 2,
+    "LEDGER_JOB_MAX_OPEN": 3,
     "PASSWORD_HASH_METHOD": "scrypt",
     # zxcvbn's 0-4 scale: 3 means about 10^8 guesses or more (no common password, no name or unit).
     "PASSWORD_MIN_SCORE": 3,

@@ -4,6 +4,7 @@ from tracker.audit.models import AuditEvent
 from tracker.auth.models import ApiToken, CalendarFeed, LoginSession
 from tracker.channels.models import UnitChannel
 from tracker.followup.models import Recheck, RecheckSample, TaskPeriod, TaskRound
+from tracker.ledger.models import ImportJob
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
 from tracker.reminders.models import Notification, SchedulerLease
@@ -26,6 +27,7 @@ __all__ = [
     "Category",
     "Evidence",
     "Extension",
+    "ImportJob",
     "LoginSession",
     "Notice",
     "NoticeCounter",

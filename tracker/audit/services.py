@@ -6,6 +6,8 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from tracker.audit.models import AuditEvent
 from tracker.clock import Clock
 from tracker.extensions import db
@@ -54,17 +56,22 @@ def record(
     """Append an audit event; the object must already have an id (flush first)."""
     if obj.id is None:
         db.session.flush()
-    event = AuditEvent(
-        created_at=clock.now(),
-        actor_id=actor.id if actor is not None else None,
-        action=action,
-        object_type=obj.__tablename__,
-        object_id=obj.id,
-        task_id=task_id,
-        problem_id=problem_id,
-        before=before or None,
-        after=after or None,
-        comment=comment,
-    )
+    event = AuditEvent(**event_values(actor, clock, action, obj.__tablename__, obj.id, before=before,
+                                      after=after, comment=comment, task_id=task_id, problem_id=problem_id))
     db.session.add(event)
     return event
+
+
+def event_values(actor, clock: Clock, action: str, object_type: str, object_id: int, *,
+                 before: dict | None = None, after: dict | None = None, comment: str | None = None,
+                 task_id: int | None = None, problem_id: int | None = None) -> dict:
+    """The columns of one audit event: what `record` adds, and what `record_many` inserts in bulk."""
+    return dict(created_at=clock.now(), actor_id=actor.id if actor is not None else None, action=action,
+                object_type=object_type, object_id=object_id, task_id=task_id, problem_id=problem_id,
+                before=before or None, after=after or None, comment=comment)
+
+
+def record_many(events: list[dict]) -> None:
+    """Append many audit events at once (`event_values` of each), in the caller's transaction."""
+    if events:
+        db.session.execute(sa.insert(AuditEvent.__table__), events)

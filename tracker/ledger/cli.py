@@ -13,7 +13,7 @@ from tracker.clock import current_clock
 from tracker.enums import Role
 from tracker.extensions import db
 from tracker.ledger.export import build_ledger_xlsx
-from tracker.ledger.importer import import_limits, run_import
+from tracker.ledger.importer import check_import, import_limits, run_import
 from tracker.ledger.report import ImportReport
 from tracker.org.models import User
 
@@ -67,8 +67,9 @@ def import_ledger_command(file: Path, dry_run: bool, username: str | None, lang:
     """Import an Excel ledger (all or nothing); exits with status 1 when the file has errors."""
     with force_locale(lang):
         actor = _user(username, required=True)
-        report = run_import(file.read_bytes(), actor, current_clock(), lang=lang,
-                            **import_limits(current_app.config))
+        run = check_import if dry_run else run_import  # a dry run checks exactly as the import does
+        report = run(file.read_bytes(), actor, current_clock(), lang=lang,
+                     **import_limits(current_app.config))
         _print(report)
     if not report.ok or dry_run:
         db.session.rollback()

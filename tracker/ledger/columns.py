@@ -6,6 +6,7 @@ listed here in both languages instead of going through the translation catalogue
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -93,8 +94,10 @@ def norm_text(value) -> str:
     return text.strip()
 
 
+@functools.lru_cache(maxsize=8192)
 def norm_name(value) -> str:
-    """A name for matching: clean text without any whitespace ("张  三" is 张三), case-folded."""
+    """A name for matching: clean text without any whitespace ("张  三" is 张三), case-folded.
+    Remembered: a ledger names the same people and units thousands of times."""
     return _WS.sub("", norm_text(value)).casefold()
 
 

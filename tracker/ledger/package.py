@@ -84,8 +84,9 @@ def too_many_cells(limit: int):
               "rows and columns, or split the ledger, and try again.", n=f"{limit:,}")
 
 
-def check_package(data: bytes, max_bytes: int, max_cells: int) -> None:
-    """Refuse what is too large, not really an .xlsx, or unpacks to more than a ledger could hold."""
+def check_package(data: bytes, max_bytes: int, max_cells: int) -> dict[str, int]:
+    """Refuse what is too large, not really an .xlsx, or unpacks to more than a ledger could hold.
+    Returns what it counted: "cells", "rows", "merges", "strings", "sheets" (elements in the XML)."""
     if len(data) > max_bytes:
         raise FileRejected(_l("The file is larger than the limit of %(size)s.", size=_size(max_bytes)))
     if data.startswith(OLE_SIGNATURE):
@@ -97,7 +98,7 @@ def check_package(data: bytes, max_bytes: int, max_cells: int) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = _directory(zf, limits)
-            _inflate_all(zf, infos, limits)
+            return _inflate_all(zf, infos, limits)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, NotImplementedError, zlib.error, EOFError,
             OSError):
         raise FileRejected(DAMAGED) from None
@@ -138,7 +139,7 @@ def _bomb():
               "not opened.")
 
 
-def _inflate_all(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits) -> None:
+def _inflate_all(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits) -> dict[str, int]:
     """Inflate every part in chunks (what the directory declares may be a lie), counting as we go."""
     total = 0
     counts = {"cells": 0, "rows": 0, "merges": 0, "strings": 0, "sheets": 0}
@@ -175,6 +176,7 @@ def _inflate_all(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limi
                 for key, pattern in patterns.items():
                     counts[key] += sum(1 for _ in pattern.finditer(tail))
                 _check_counts(counts, limits)
+    return counts
 
 
 def _check_counts(counts: dict, limits: Limits) -> None:

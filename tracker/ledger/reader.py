@@ -8,27 +8,29 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import openpyxl
 from openpyxl.utils import column_index_from_string, get_column_letter
-from openpyxl.worksheet._reader import WorkSheetParser
 from openpyxl.worksheet.cell_range import CellRange
 
 from tracker.i18n import lazy_gettext as _l
 from tracker.ledger.columns import column_key
 from tracker.ledger.package import FileRejected, too_many_cells
+from tracker.ledger.sheetxml import SheetCells
 from tracker.spreadsheet import unguard
 
 HEADER_SEARCH_ROWS = 10
+PROGRESS_ROWS = 250  # load_sheets tells its progress every so many rows
 # Sheets formatted out to column XFD are common; no ledger has more columns than this.
 MAX_COLUMNS = 60
 DAMAGED = _l("The workbook could not be read; it may be damaged. Open it in Excel, save it again as .xlsx "
              "and retry.")
 
 
-@dataclass
+@dataclass(slots=True)
 class Position:
     """Where a value came from, for error reports: sheet, Excel row, column letter and header."""
 
@@ -44,21 +46,22 @@ class Position:
         return f"{self.header} ({self.letter})" if self.header else self.letter
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     value: object
     pos: Position
+    text: str | None = None  # cell_text(value), worked out once (a 10,000-row ledger asks 250,000 times)
 
-    @property
-    def text(self) -> str:
-        return cell_text(self.value)
+    def __post_init__(self):
+        if self.text is None:
+            self.text = cell_text(self.value)
 
     @property
     def empty(self) -> bool:
         return self.text == ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     number: int
     cells: dict[str, Cell]
@@ -126,18 +129,21 @@ class _Budget:
     values: int = 0
     elements: int = 0
     rows: int = 0
+    progress: Callable[[int], None] | None = None
 
     def refuse(self):
         raise FileRejected(too_many_cells(self.max_cells))
 
 
-def load_sheets(data: bytes, *, max_rows: int, max_cells: int) -> list[Sheet]:
+def load_sheets(data: bytes, *, max_rows: int, max_cells: int,
+                progress: Callable[[int], None] | None = None) -> list[Sheet]:
     """Every visible sheet, streamed in openpyxl's read-only mode; refused past `max_cells` cells.
 
     Memory grows with the filled cells kept (at most `max_cells`), never with what the file declares.
     Call `check_package` first: it bounds what openpyxl itself reads whole (shared strings, styles).
+    `progress(rows)` is told the rows read so far, every few hundred rows.
     """
-    budget = _Budget(max_cells)
+    budget = _Budget(max_cells, progress=progress)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unsupported extensions (slicers, …) are irrelevant
@@ -155,20 +161,21 @@ def load_sheets(data: bytes, *, max_rows: int, max_cells: int) -> list[Sheet]:
 
 
 def _stream(workbook, ws, max_rows: int, budget: _Budget) -> Sheet:
-    """One sheet's rows as openpyxl parses them (what ReadOnlyWorksheet.iter_rows does, minus the padding
-    of rows and columns up to the declared dimension, which may say XFD1048576)."""
+    """One sheet's rows as openpyxl would read them (tracker.ledger.sheetxml), without the padding of rows
+    and columns up to the declared dimension, which may say XFD1048576."""
     sheet = Sheet(title=ws.title)
     with ws._get_source() as source:
-        parser = WorkSheetParser(source, ws._shared_strings, data_only=True, epoch=workbook.epoch,
-                                 date_formats=workbook._date_formats,
-                                 timedelta_formats=workbook._timedelta_formats)
-        for number, cells in parser.parse():
+        parser = SheetCells(source, shared_strings=ws._shared_strings, epoch=workbook.epoch,
+                            date_formats=workbook._date_formats,
+                            timedelta_formats=workbook._timedelta_formats)
+        for number, cells in parser.rows():
             budget.rows += 1
+            if budget.progress is not None and budget.rows % PROGRESS_ROWS == 0:
+                budget.progress(budget.rows)
             budget.elements += len(cells)
             if budget.rows > budget.max_cells or budget.elements > 2 * budget.max_cells:
                 budget.refuse()
-            for cell in cells:
-                value = cell["value"]
+            for column, value in cells:
                 if value is None or value == "":
                     continue
                 if number > max_rows:
@@ -177,11 +184,10 @@ def _stream(workbook, ws, max_rows: int, budget: _Budget) -> Sheet:
                 budget.values += 1
                 if budget.values > budget.max_cells:
                     budget.refuse()
-                if cell["column"] <= MAX_COLUMNS:
-                    sheet.values[(number, cell["column"])] = value
+                if column <= MAX_COLUMNS:
+                    sheet.values[(number, column)] = value
                 sheet.height = number
-        if parser.merged_cells is not None:
-            sheet.merged = [CellRange(m.ref) for m in parser.merged_cells.mergeCell]
+        sheet.merged = [CellRange(ref) for ref in parser.merged]
     return sheet
 
 
@@ -232,7 +238,8 @@ def read_table(sheet: Sheet, max_rows: int, max_cells: int) -> Table:
     width = max((c for (_r, c) in (*sheet.values, *values)), default=1)
     grid = [[values.get((r, c), sheet.values.get((r, c))) for c in range(1, width + 1)]
             for r in range(1, max(height, 1) + 1)]
-    if not any(cell_text(v) for row in grid for v in row):
+    texts = [[cell_text(v) for v in row] for row in grid]
+    if not any(any(row) for row in texts):
         table.problems.append((Position(sheet.title), _l("The sheet is empty.")))
         return table
     index = _find_header(grid)
@@ -243,7 +250,7 @@ def read_table(sheet: Sheet, max_rows: int, max_cells: int) -> Table:
         return table
     first_data = _read_header(table, grid, index, ranges)
     table.caption = _caption(grid[:index])
-    _read_rows(table, grid, first_data, ranges)
+    _read_rows(table, grid, texts, first_data, ranges)
     return table
 
 
@@ -293,32 +300,30 @@ def _caption(rows: list[list]) -> str | None:
     return None
 
 
-def _read_rows(table: Table, grid: list[list], start: int, ranges: dict) -> None:
-    positions = list(table.columns.items())
+def _read_rows(table: Table, grid: list[list], texts: list[list[str]], start: int, ranges: dict) -> None:
+    columns = [(key, column_index_from_string(pos.letter) - 1, pos.letter, pos.header)
+               for key, pos in table.columns.items()]
     width = max((len(r) for r in grid), default=0)
+    merged_rows = {r for r, _c in ranges}  # a banner is a merged cell: other rows need no look
     for i in range(start, len(grid)):
-        number, raw = i + 1, grid[i]
-        if not any(cell_text(v) for v in raw):
+        number, raw, text = i + 1, grid[i], texts[i]
+        if not any(text):
             continue
-        if _is_banner(raw, number, ranges, width):
+        if number in merged_rows and _is_banner(text, number, ranges, width):
             table.notes.append((Position(table.title, number), _l("Row skipped as a heading: %(text)s",
-                                                                  text=_first_text(raw))))
+                                                                  text=next(t for t in text if t))))
             continue
         cells = {}
-        for key, pos in positions:
-            c = column_index_from_string(pos.letter)
-            value = raw[c - 1] if c - 1 < len(raw) else None
-            cells[key] = Cell(value, Position(table.title, number, pos.letter, pos.header))
+        for key, c, letter, header in columns:
+            inside = c < len(raw)
+            cells[key] = Cell(raw[c] if inside else None, Position(table.title, number, letter, header),
+                              text[c] if inside else "")
         table.rows.append(Row(number, cells))
 
 
-def _first_text(raw: list) -> str:
-    return next((cell_text(v) for v in raw if cell_text(v)), "")
-
-
-def _is_banner(raw: list, number: int, ranges: dict, width: int) -> bool:
+def _is_banner(text: list[str], number: int, ranges: dict, width: int) -> bool:
     """A section heading or footer: its only text comes from one cell merged across ≥ 3 columns."""
-    filled = [c for c, v in enumerate(raw, start=1) if cell_text(v)]
+    filled = [c for c, t in enumerate(text, start=1) if t]
     spans = {ranges.get((number, c)) for c in filled}
     if len(spans) != 1 or None in spans:
         return False

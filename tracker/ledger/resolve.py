@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 import sqlalchemy as sa
@@ -99,11 +100,16 @@ class Resolver:
         draft.ok = False
         self.report.error(pos, message)
 
-    def resolve(self) -> None:
+    def resolve(self, step: Callable[[int], None] | None = None) -> None:
+        """Resolve every draft; `step(rows)` is told the problems and measures done so far."""
+        done = 0
         for draft in self.report.problems:
             self.problem(draft)
             for measure in draft.measures:
                 self.measure(measure)
+            done += 1 + len(draft.measures)
+            if step is not None:
+                step(done)
         self._check_numbers()
         self._summarise()
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import tempfile
-from contextlib import closing
 
 import sqlalchemy as sa
 from flask import (
@@ -13,22 +11,27 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
 from flask_login import current_user, login_required
 
 from tracker.clock import request_clock
 from tracker.enums import Role
-from tracker.extensions import db
+from tracker.errors import ServiceError
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
+from tracker.ledger import jobs, worker
 from tracker.ledger.export import build_ledger_xlsx, build_template_xlsx
 from tracker.ledger.forms import ConfirmForm, UploadForm
-from tracker.ledger.importer import import_limits, run_import
+from tracker.ledger.importer import import_limits
+from tracker.ledger.models import ImportJob, JobKind, JobState
+from tracker.ledger.package import FileRejected, check_package
+from tracker.ledger.preview import Preview
 from tracker.problems.models import Category
 from tracker.storage import storage
 from tracker.tasks.models import Task
@@ -38,9 +41,7 @@ from tracker.viewutils import roles_required
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 KEEP_SECONDS = 24 * 3600  # an upload nobody confirmed within a day is removed
-SESSION_KEY = "ledger_imports"
 
 
 def _limits() -> dict:
@@ -84,94 +85,142 @@ def template():
 # --- import ----------------------------------------------------------------------------------------
 
 
-# A checked upload waits in the store (area "imports") for its confirmation, which may reach another
-# host; uploads left unconfirmed are removed after KEEP_SECONDS.
+# The upload waits in the store (area "imports"): its check, and then its import, run as jobs off the
+# request (tracker.ledger.jobs), possibly on another host; uploads never confirmed are removed after
+# KEEP_SECONDS. The pages poll the job (JSON) and show its progress, then its outcome.
 
 
 def _remove_stale() -> None:
     store = storage()
-    for name in list(store.older_than("imports", KEEP_SECONDS)):
+    for name in list(store.older_than(jobs.AREA, KEEP_SECONDS)):
         if name.endswith(".xlsx"):
-            store.delete("imports", name)
+            store.delete(jobs.AREA, name)
 
 
-def _upload(token: str) -> bytes:
-    """The waiting upload of this session, or 404 (tokens of other sessions do not exist here)."""
-    if not TOKEN.match(token) or token not in session.get(SESSION_KEY, []):
+def _job_or_404(job_id: int) -> ImportJob:
+    """One of the current user's jobs, or 404 (other people's jobs do not exist here)."""
+    job = jobs.job_of(current_user, job_id) if 0 < job_id <= MAX_ID else None
+    if job is None:
         abort(404)
-    found = storage().open("imports", f"{token}.xlsx")
-    if found is None:
-        abort(404)
-    with closing(found):
-        return found.read()
+    return job
 
 
-def _forget(token: str) -> None:
-    session[SESSION_KEY] = [t for t in session.get(SESSION_KEY, []) if t != token]
-    storage().delete("imports", f"{token}.xlsx")
+def _keep_going(job: ImportJob) -> None:
+    """A job waiting too long (its process gone, its worker stopped): sweep, and run it here."""
+    if jobs.is_stale(job):
+        if job.state == JobState.RUNNING:
+            jobs.sweep()
+        worker.wake(current_app._get_current_object())
+
+
+def _upload_page(form, status: int = 200):
+    return render_template("ledger/upload.html", form=form, limits=_limits()), status
 
 
 @bp.route("/import", methods=["GET", "POST"])
 @login_required
 @roles_required(Role.ADMIN, Role.MANAGER)
 def import_upload():
-    """Upload a ledger; it is checked at once and previewed, nothing is written yet."""
+    """Upload a ledger; its check runs in the background and the preview follows; nothing is written yet."""
     form = UploadForm()
     if not form.validate_on_submit():
-        return render_template("ledger/upload.html", form=form, limits=_limits()), 422 if form.errors else 200
+        return _upload_page(form, 422 if form.errors else 200)
     limits = _limits()
     data = form.file.data.read(limits["max_bytes"] + 1)
-    report = run_import(data, current_user, request_clock(), lang=current_user.language, **limits)
-    db.session.rollback()  # a preview writes nothing
-    if report.shape is None:  # the file itself was refused: show why beside the field
-        form.file.errors = [str(e.message) for e in report.errors]
-        return render_template("ledger/upload.html", form=form, limits=limits), 422
-    token = None
-    if report.ok:
-        _remove_stale()
-        token = secrets.token_urlsafe(24)
-        storage().put_bytes("imports", f"{token}.xlsx", data, content_type=XLSX)
-        session[SESSION_KEY] = [*session.get(SESSION_KEY, [])[-9:], token]
-    return render_template("ledger/preview.html", report=report, token=token, form=ConfirmForm(),
-                           filename=form.file.data.filename), 200 if report.ok else 422
+    try:  # what is not a workbook at all is refused at once, beside the field
+        check_package(data, limits["max_bytes"], limits["max_cells"])
+    except FileRejected as exc:
+        form.file.errors = [str(exc.message)]
+        return _upload_page(form, 422)
+    _remove_stale()
+    stored_name = f"{secrets.token_urlsafe(24)}.xlsx"
+    storage().put_bytes(jobs.AREA, stored_name, data, content_type=XLSX)
+    try:
+        job = jobs.start_check(current_user, stored_name=stored_name, filename=form.file.data.filename or "",
+                               language=current_user.language)
+    except ServiceError as exc:
+        db.session.rollback()
+        storage().delete(jobs.AREA, stored_name)
+        form.file.errors = [str(exc.message)]
+        return _upload_page(form, 422)
+    db.session.commit()
+    worker.wake(current_app._get_current_object())
+    return redirect(url_for("ledger.import_job", job_id=job.id), 303)
 
 
-@bp.route("/import/<token>", methods=["POST"])
+@bp.route("/import/<int:job_id>")
 @login_required
 @roles_required(Role.ADMIN, Role.MANAGER)
-def import_confirm(token: str):
-    """Create what the preview showed; the file is checked again, since the database may have moved on."""
-    data = _upload(token)
+def import_job(job_id: int):
+    """A check or an import: its progress while it runs, then the preview, the outcome or what failed."""
+    job = _job_or_404(job_id)
+    _keep_going(job)
+    if not job.finished:
+        return render_template("ledger/job.html", job=job)
+    if job.kind == JobKind.CHECK:
+        follow = jobs.import_of(job)
+        if follow is not None:
+            return redirect(url_for("ledger.import_job", job_id=follow.id))
+    if job.report is None:
+        return render_template("ledger/failed.html", job=job)
+    if job.kind == JobKind.IMPORT and job.state == JobState.DONE:
+        return render_template("ledger/done.html", job=job, result=job.report)
+    report = Preview.from_json(job.report)
+    if report.shape is None:  # the file itself was refused: say why beside the field, as at the upload
+        form = UploadForm()
+        form.file.errors = [e.message for e in report.errors]
+        return _upload_page(form)
+    confirm = job.kind == JobKind.CHECK and report.ok
+    return render_template("ledger/preview.html", report=report, job=job, confirm=confirm, form=ConfirmForm(),
+                           filename=job.filename)
+
+
+@bp.route("/import/jobs/<int:job_id>")
+@login_required
+@roles_required(Role.ADMIN, Role.MANAGER)
+def import_job_status(job_id: int):
+    """How far a job got (polled by its page): state, phase, rows done of total."""
+    job = _job_or_404(job_id)
+    _keep_going(job)
+    label = job.phase.label if job.phase is not None and job.state == JobState.RUNNING else job.state.label
+    return jsonify(id=job.id, kind=job.kind.value, state=job.state.value,
+                   phase=job.phase.value if job.phase else None, label=str(label), done=job.done_rows,
+                   total=job.total, percent=job.percent, finished=job.finished,
+                   url=url_for("ledger.import_job", job_id=job.id))
+
+
+@bp.route("/import/<int:job_id>/confirm", methods=["POST"])
+@login_required
+@roles_required(Role.ADMIN, Role.MANAGER)
+def import_confirm(job_id: int):
+    """Import what the preview showed; the file is checked again, since the database may have moved on."""
+    check = _job_or_404(job_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    report = run_import(data, current_user, request_clock(), lang=current_user.language,
-                        **_limits())
-    if not report.ok:
+    try:
+        job = jobs.start_import(check, current_user)
+    except ServiceError as exc:
         db.session.rollback()
-        return render_template("ledger/preview.html", report=report, token=None, form=ConfirmForm(),
-                               filename=None), 422
+        flash(str(exc.message), "danger")
+        return redirect(url_for("ledger.import_job", job_id=check.id))
     db.session.commit()
-    _forget(token)
-    numbers = [p.created_number for p in report.problems]
-    flash(_("Imported. Problems: %(p)s, measures: %(m)s.", p=len(numbers), m=report.measure_count), "success")
-    session["ledger_imported"] = numbers[:200]
-    return redirect(url_for("ledger.import_done"))
+    worker.wake(current_app._get_current_object())
+    return redirect(url_for("ledger.import_job", job_id=job.id), 303)
 
 
-@bp.route("/import/<token>/discard", methods=["POST"])
+@bp.route("/import/<int:job_id>/discard", methods=["POST"])
 @login_required
 @roles_required(Role.ADMIN, Role.MANAGER)
-def import_discard(token: str):
-    """Throw the waiting upload away."""
-    _upload(token)
-    _forget(token)
+def import_discard(job_id: int):
+    """Throw the checked upload away."""
+    check = _job_or_404(job_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if check.kind != JobKind.CHECK or not check.finished:
+        abort(404)
+    stored_name = jobs.discard(check, current_user)
+    db.session.commit()
+    if stored_name:
+        storage().delete(jobs.AREA, stored_name)
     flash(_("The uploaded ledger was discarded; nothing was imported."), "info")
     return redirect(url_for("ledger.import_upload"))
-
-
-@bp.route("/import/done")
-@login_required
-@roles_required(Role.ADMIN, Role.MANAGER)
-def import_done():
-    """After an import: what was created and where to find it."""
-    return render_template("ledger/done.html", numbers=session.get("ledger_imported", []))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from tracker import scope
 from tracker.audit import services as audit
 from tracker.clock import Clock
-from tracker.enums import Role, SourceKind
+from tracker.enums import ProblemState, Role, SourceKind
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import lazy_gettext as _l
@@ -23,15 +24,46 @@ PROBLEM_FIELDS = (
 )
 
 
+def _highest_number(prefix: str) -> int:
+    existing = db.session.scalars(sa.select(Problem.number).where(Problem.number.startswith(prefix)))
+    return max((int(n[len(prefix):]) for n in existing if n[len(prefix):].isdigit()), default=0)
+
+
 def next_number(clock: Clock) -> str:
     """The next free number of the year, e.g. "2026-007"."""
     prefix = f"{clock.today().year}-"
-    existing = db.session.scalars(sa.select(Problem.number).where(Problem.number.startswith(prefix)))
-    highest = max((int(n[len(prefix):]) for n in existing if n[len(prefix):].isdigit()), default=0)
-    return f"{prefix}{highest + 1:03d}"
+    return f"{prefix}{_highest_number(prefix) + 1:03d}"
 
 
-def _validate(actor: User, clock: Clock, data: dict, problem: Problem | None) -> dict:
+class ProblemNumbers:
+    """Numbers of many new problems recorded one after another (a ledger import), in a few queries:
+    `used` and `take` answer as the clash check and `next_number` would once each earlier problem of
+    the batch was created, without a query per problem."""
+
+    def __init__(self, clock: Clock, given: Iterable[str]):
+        self.prefix = f"{clock.today().year}-"
+        self.highest = _highest_number(self.prefix)
+        given = list(dict.fromkeys(n.strip() for n in given if n and n.strip()))
+        self.taken: set[str] = set()
+        for i in range(0, len(given), 500):
+            chunk = given[i:i + 500]
+            self.taken.update(db.session.scalars(sa.select(Problem.number).where(Problem.number.in_(chunk))))
+
+    def used(self, number: str) -> bool:
+        return number in self.taken
+
+    def take(self, number: str | None) -> str:
+        """The number a new problem gets (the one given, else the year's next); used from now on."""
+        number = (number or "").strip() or f"{self.prefix}{self.highest + 1:03d}"
+        self.taken.add(number)
+        suffix = number[len(self.prefix):]
+        if number.startswith(self.prefix) and suffix.isdigit():
+            self.highest = max(self.highest, int(suffix))
+        return number
+
+
+def _validate(actor: User, clock: Clock, data: dict, problem: Problem | None,
+              number_used: Callable[[str], bool] | None = None) -> dict:
     errors: dict = {}
 
     def err(field, message):
@@ -41,8 +73,12 @@ def _validate(actor: User, clock: Clock, data: dict, problem: Problem | None) ->
     if len(number) > 40:
         err("number", _l("At most %(n)s characters.", n=40))
     elif number:
-        clash = db.session.scalar(sa.select(Problem.id).where(Problem.number == number))
-        if clash and (problem is None or clash != problem.id):
+        if number_used is None:
+            clash = db.session.scalar(sa.select(Problem.id).where(Problem.number == number))
+            used = bool(clash and (problem is None or clash != problem.id))
+        else:
+            used = number_used(number)
+        if used:
             err("number", _l("Number %(number)s is already used.", number=number))
     description = (data.get("description") or "").strip()
     if not description:
@@ -126,17 +162,43 @@ def create_problem(actor: User, clock: Clock, **data) -> Problem:
     `data`: number (optional, generated), description, category, source, unit, lead_unit,
     found_on, responsible_leader, responsible_person, cooperating_units.
     """
-    if not scope.can_create_problems(actor):
-        raise PermissionDenied(_l("Only managers may record problems."))
-    errors = _validate(actor, clock, data, None)
-    if errors:
-        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+    check_new_problem(actor, clock, data)
     problem = Problem(created_at=clock.now(), created_by_id=actor.id)
     _apply(problem, data, clock)
     db.session.add(problem)
     db.session.flush()
     audit.record(actor, clock, "problem.create", problem, after=_snapshot(problem), problem_id=problem.id)
     return problem
+
+
+def check_new_problem(actor: User, clock: Clock, data: dict, *,
+                      number_used: Callable[[str], bool] | None = None) -> None:
+    """What `create_problem` refuses, without creating anything: PermissionDenied or ValidationFailed.
+    `number_used(number)` answers instead of the query for a clash (ProblemNumbers.used in bulk)."""
+    if not scope.can_create_problems(actor):
+        raise PermissionDenied(_l("Only managers may record problems."))
+    errors = _validate(actor, clock, data, None, number_used)
+    if errors:
+        raise ValidationFailed(next(iter(errors.values()))[0], errors)
+
+
+def new_problem_row(actor: User, clock: Clock, data: dict, number: str) -> dict:
+    """The columns `create_problem` writes for checked `data`, for a bulk insert; the cooperating units
+    come as "cooperating_unit_ids" (not a column: the caller inserts those links)."""
+    leader, person = data.get("responsible_leader"), data.get("responsible_person")
+    return dict(number=number, description=data["description"].strip(), category_id=data["category"].id,
+                source_id=data["source"].id, unit_id=data["unit"].id, lead_unit_id=data["lead_unit"].id,
+                found_on=data["found_on"], responsible_leader_id=leader.id if leader else None,
+                responsible_person_id=person.id if person else None, state=ProblemState.OPEN,
+                closed_on=None, rebounded_at=None, version=1, created_at=clock.now(), created_by_id=actor.id,
+                cooperating_unit_ids=sorted({u.id for u in data.get("cooperating_units") or ()}))
+
+
+def new_problem_snapshot(row: dict) -> dict:
+    """The audit snapshot of the problem created from `row` (what `_snapshot` reads off the object)."""
+    snap = audit.snapshot_values({name: row[name] for name in PROBLEM_FIELDS[:-1]})
+    snap["cooperating_unit_ids"] = list(row["cooperating_unit_ids"])
+    return snap
 
 
 def update_problem(problem: Problem, actor: User, clock: Clock, *, expected_version: int | None,
@@ -163,6 +225,22 @@ def update_problem(problem: Problem, actor: User, clock: Clock, *, expected_vers
 def save_source(actor: User, clock: Clock, *, name: str, kind: SourceKind | str | None, unit: Unit | None,
                 held_on: date | None, source: Source | None = None) -> Source:
     """Create or edit a problem source (inspection, meeting, audit…)."""
+    name, kind = check_source(actor, clock, name=name, kind=kind, unit=unit, held_on=held_on, source=source)
+    fields = ("name", "kind", "unit_id", "held_on")
+    before = audit.snapshot(source, fields) if source else {}
+    if source is None:
+        source = Source(created_at=clock.now())
+        db.session.add(source)
+    source.name, source.kind, source.unit_id, source.held_on = name, kind, unit.id, held_on
+    db.session.flush()
+    old, new = audit.changed(before, audit.snapshot(source, fields))
+    audit.record(actor, clock, "source.update" if before else "source.create", source, before=old, after=new)
+    return source
+
+
+def check_source(actor: User, clock: Clock, *, name: str, kind: SourceKind | str | None, unit: Unit | None,
+                 held_on: date | None, source: Source | None = None) -> tuple[str, SourceKind]:
+    """What `save_source` refuses (PermissionDenied, ValidationFailed); else the clean name and kind."""
     if actor.role not in (Role.ADMIN, Role.MANAGER):
         raise PermissionDenied(_l("Only managers may record sources."))
     errors: dict = {}
@@ -187,16 +265,7 @@ def save_source(actor: User, clock: Clock, *, name: str, kind: SourceKind | str 
         errors["held_on"] = [_l("The date cannot be in the future.")]
     if errors:
         raise ValidationFailed(next(iter(errors.values()))[0], errors)
-    fields = ("name", "kind", "unit_id", "held_on")
-    before = audit.snapshot(source, fields) if source else {}
-    if source is None:
-        source = Source(created_at=clock.now())
-        db.session.add(source)
-    source.name, source.kind, source.unit_id, source.held_on = name, kind, unit.id, held_on
-    db.session.flush()
-    old, new = audit.changed(before, audit.snapshot(source, fields))
-    audit.record(actor, clock, "source.update" if before else "source.create", source, before=old, after=new)
-    return source
+    return name, kind
 
 
 def save_category(actor: User, clock: Clock, *, name: str, sort_order: int = 0, active: bool = True,

@@ -16,7 +16,14 @@ command, job) commits once. The modules, by concern:
 from tracker.tasks.rules import may_decide_extension
 from tracker.tasks.services.acknowledgement import acknowledge
 from tracker.tasks.services.common import MAX_TEXT, TASK_FIELDS, check_owner, check_version
-from tracker.tasks.services.editing import change_deadline, create_task, reassign_task, update_task
+from tracker.tasks.services.editing import (
+    change_deadline,
+    check_new_task,
+    create_task,
+    new_task_row,
+    reassign_task,
+    update_task,
+)
 from tracker.tasks.services.extensions import (
     ALREADY_DECIDED,
     ALREADY_PENDING,
@@ -39,8 +46,8 @@ from tracker.tasks.services.transitions import (
 
 __all__ = [
     "ACTIONS", "ALREADY_DECIDED", "acknowledge", "ALREADY_PENDING", "MAX_TEXT", "TASK_FIELDS",
-    "cancel", "change_deadline", "check_owner", "check_version", "create_task", "decide_extension",
-    "derive_problem_state", "may_decide_extension", "pass_step", "post_progress", "reassign_task",
-    "refresh_problem_state", "reject", "request_extension", "return_to_step", "start", "submit", "transition",
-    "update_task", "verify",
+    "cancel", "change_deadline", "check_new_task", "check_owner", "check_version", "create_task",
+    "decide_extension", "derive_problem_state", "may_decide_extension", "new_task_row", "pass_step",
+    "post_progress", "reassign_task", "refresh_problem_state", "reject", "request_extension",
+    "return_to_step", "start", "submit", "transition", "update_task", "verify",
 ]

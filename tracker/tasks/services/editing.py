@@ -51,6 +51,24 @@ def create_task(
     `allow_past_deadline` and `notify_owner=False` are for importing an existing ledger: its open
     measures may be overdue, and its owners have long known them (no flood of assignment emails).
     """
+    values = check_new_task(problem, actor, clock, measure=measure, owner=owner, unit=unit, deadline=deadline,
+                            type=type, target=target, allow_past_deadline=allow_past_deadline, period=period)
+    task = Task(problem=problem, **new_task_row(actor, clock, values, notify_owner=notify_owner))
+    db.session.add(task)
+    db.session.flush()
+    audit.record(actor, clock, "task.create", task, after=audit.snapshot(task, TASK_FIELDS),
+                 task_id=task.id, problem_id=problem.id)
+    if notify_owner:
+        reminders.notify_assignment(task, clock)  # the owner is told once this transaction commits
+    refresh_problem_state(problem, actor, clock)
+    return task
+
+
+def check_new_task(problem, actor: User, clock: Clock, *, measure: str, owner: User | None, unit: Unit | None,
+                   deadline: date | None, type: TaskType = TaskType.DEADLINE, target: str | None = None,
+                   allow_past_deadline: bool = False, period=None) -> dict:
+    """What `create_task` refuses (PermissionDenied, ValidationFailed), without creating anything; else
+    the measure's checked values. `problem` needs only its `unit` and `lead_unit` (it may not exist yet)."""
     if not scope.can_edit_problem(actor, problem):
         raise PermissionDenied(_l("Only a manager of this problem's unit may add measures."))
     errors: dict = {}
@@ -64,30 +82,19 @@ def create_task(
     check_deadline(TaskType(type), deadline, clock, errors, new=not allow_past_deadline)
     period = check_period(type, period, errors)
     raise_if(errors)
-    task = Task(
-        period=period,
-        problem=problem,
-        measure=measure,
-        target=target,
-        type=TaskType(type),
-        owner_id=owner.id,
-        unit_id=unit.id,
-        deadline=deadline,
-        original_deadline=deadline,
-        state=TaskState.ASSIGNED,
-        created_at=clock.now(),
-        created_by_id=actor.id,
-        assigned_at=clock.now(),
-        ack_required=notify_owner,  # a historical ledger's owners are not asked to sign again
-    )
-    db.session.add(task)
-    db.session.flush()
-    audit.record(actor, clock, "task.create", task, after=audit.snapshot(task, TASK_FIELDS),
-                 task_id=task.id, problem_id=problem.id)
-    if notify_owner:
-        reminders.notify_assignment(task, clock)  # the owner is told once this transaction commits
-    refresh_problem_state(problem, actor, clock)
-    return task
+    return dict(measure=measure, target=target, type=TaskType(type), period=period, owner=owner, unit=unit,
+                deadline=deadline)
+
+
+def new_task_row(actor: User, clock: Clock, values: dict, *, notify_owner: bool) -> dict:
+    """The columns of a new measure from `check_new_task`'s values (without its problem): what
+    `create_task` gives the Task, and what a bulk insert writes."""
+    now = clock.now()
+    return dict(period=values["period"], measure=values["measure"], target=values["target"],
+                type=values["type"], owner_id=values["owner"].id, unit_id=values["unit"].id,
+                deadline=values["deadline"], original_deadline=values["deadline"], state=TaskState.ASSIGNED,
+                created_at=now, created_by_id=actor.id, assigned_at=now,
+                ack_required=notify_owner)  # a historical ledger's owners are not asked to sign again
 
 
 def update_task(
