@@ -346,19 +346,20 @@ def test_list_query_count_does_not_grow(client, org, make, login_as, queries, vi
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 200
 
 
-def test_owner_filter_asks_for_a_unit_first_in_a_large_organisation(client, org, login_as, monkeypatch):
-    """Past OWNER_CHOICES_MAX people the owner select lists only the chosen unit's people."""
-    from tracker.tasks import views
+def test_owner_filter_of_a_large_organisation_holds_the_choice(client, org, login_as, monkeypatch):
+    """Past pickers' INLINE_MAX people the owner select holds only the current choice and searches
+    /pick/people as the user types (it listed a unit's people after "choose a unit first" before)."""
+    from tracker.pickers import lists
 
-    monkeypatch.setattr(views, "OWNER_CHOICES_MAX", 3)
+    monkeypatch.setattr(lists, "INLINE_MAX", 3)
     login_as(org.mgr_root)
     page = client.get("/tasks").get_data(as_text=True)
-    assert "张三" not in page.split('name="owner"')[1].split("</select>")[0]
-    unit_page = client.get(f"/tasks?unit={org.a1.id}").get_data(as_text=True)
-    owner_select = unit_page.split('name="owner"')[1].split("</select>")[0]
-    assert "李四" in owner_select and "张三" not in owner_select
+    owner_select = page.split('name="owner"')[1].split("</select>")[0]
+    assert owner_select.count("<option") == 1 and 'data-picker-url="/pick/people?' in owner_select
     chosen = client.get(f"/tasks?owner={org.staff_a.id}").get_data(as_text=True)
-    assert "张三" in chosen.split('name="owner"')[1].split("</select>")[0]
+    owner_select = chosen.split('name="owner"')[1].split("</select>")[0]
+    assert f'<option value="{org.staff_a.id}" selected>张三（第一党支部）</option>' in owner_select
+    assert owner_select.count("<option") == 2
 
 
 def _plan(statement, sqlite_index: str | None = None) -> str:

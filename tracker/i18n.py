@@ -9,7 +9,8 @@ from __future__ import annotations
 import flask_babel
 from babel import Locale
 from babel.support import NullTranslations
-from flask import current_app, g, has_request_context, session
+from flask import current_app, has_request_context, session
+from flask.globals import _cv_app
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from jinja2 import pass_eval_context
@@ -54,11 +55,14 @@ def select_timezone() -> str:
 
 
 def translations() -> NullTranslations:
-    """The current translations: Flask-Babel's, looked up once per locale per context."""
+    """The current translations: Flask-Babel's, looked up once per locale per context. The app
+    context is read from its context variable rather than through the `g` proxy: a list page asks
+    a hundred times."""
+    app_ctx = _cv_app.get(None)
     try:
-        ctx = g._flask_babel
+        ctx = app_ctx.g._flask_babel
         locale = ctx.babel_locale
-    except (AttributeError, RuntimeError):  # no locale chosen yet, or no app context
+    except AttributeError:  # no app context, or no locale chosen yet
         return flask_babel.get_translations()
     cached = getattr(ctx, "tracker_translations", None)
     if cached is not None and cached[0] is locale:

@@ -186,12 +186,12 @@ class CategoryRow(NamedTuple):
     active: bool
 
 
-def units(actor: User) -> PickList:
-    """The units an actor may pick or filter by, as a tree (by path)."""
+def units(actor: User, limit: int | None = None) -> PickList:
+    """The units an actor may pick or filter by, as a tree (by path); `limit` caps the list."""
     def load():
         stmt = sa.select(Unit.id, Unit.name, Unit.path).where(scope.unit_clause(actor)).order_by(Unit.path)
-        return [UnitRow(*r) for r in db.session.execute(stmt)]
-    return cached(("units", scope_key(actor)), load)
+        return [UnitRow(*r) for r in db.session.execute(stmt.limit(limit))]
+    return cached(("units", scope_key(actor), limit), load)
 
 
 def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = None,
@@ -205,9 +205,11 @@ def people(actor: User, roles: Iterable[Role], within: UnitRow | Unit | None = N
         actor, roles, active_only=False, within=within, limit=limit)])
 
 
-def sources(actor: User) -> PickList:
-    """(id, name, held_on) of the sources the actor's filter bars offer (see sources_in_scope)."""
-    return cached(("sources", scope_key(actor)), lambda: [SourceRow(*r) for r in sources_in_scope(actor)])
+def sources(actor: User, limit: int | None = None) -> PickList:
+    """(id, name, held_on) of the sources the actor's filter bars offer (see sources_in_scope); `limit`
+    caps the list."""
+    return cached(("sources", scope_key(actor), limit),
+                  lambda: [SourceRow(*r) for r in sources_in_scope(actor, limit)])
 
 
 def categories() -> PickList:

@@ -52,6 +52,7 @@ from tracker.ledger.views import bp as ledger_bp
 from tracker.ops import logging as ops_logging
 from tracker.ops.views import bp as ops_bp
 from tracker.org.models import User, indented, unit_indent
+from tracker.pickers.views import bp as pick_bp
 from tracker.problems.views import bp as problems_bp
 from tracker.refdata import PickList
 from tracker.reminders import scheduler
@@ -100,7 +101,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
     for blueprint in (auth_bp, tasks_bp, problems_bp, admin_bp, reports_bp, ledger_bp, reminders_bp,
-                      dashboard_bp, ops_bp, notices_bp, review_bp, rechecks_bp, channels_bp):
+                      dashboard_bp, ops_bp, notices_bp, review_bp, rechecks_bp, channels_bp, pick_bp):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer tokens, not cookies, so CSRF does not apply to it.
     csrf.exempt(api_bp)
@@ -301,6 +302,26 @@ def select_options(choices, selected, blank=None) -> Markup:
     return Markup("".join(parts))
 
 
+def picker_select(name: str, picker, selected, blank=None, *, id: str | None = None,  # noqa: A002
+                  cls: str = "form-select form-select-sm", attrs: str = "") -> Markup:
+    """A filter bar's picker (tracker.pickers.widgets.Picker): its <select> and, for a long list, the
+    search box of browsers without JavaScript. `attrs` are more attributes, written as given."""
+    return Markup(f'<select class="{escape(cls)}" id="{escape(id or name)}" name="{escape(name)}"'
+                  f'{picker.attributes()}{attrs}>{select_options(picker.choices, selected, blank)}</select>'
+                  f'{picker.noscript(name)}')
+
+
+def filter_select(field, blank=None) -> Markup:
+    """A filter bar's <select> of a WTForms select field: its picker's when the view attached one
+    (tracker.pickers), else its choices through select_options. A function, not a macro: the 整改清单's
+    bar has nine of them."""
+    picker = getattr(field, "picker", None)
+    if picker is not None:
+        return picker_select(field.name, picker, field.data, blank, id=field.id)
+    return Markup(f'<select class="form-select form-select-sm" id="{escape(field.id)}" '
+                  f'name="{escape(field.name)}">{select_options(field.choices, field.data, blank)}</select>')
+
+
 def this_url(**changes) -> str:
     """This page with some query arguments changed (None drops one), encoded as url_for would:
     the sort headers and the pager link a dozen variants of the page, each a routing build."""
@@ -350,6 +371,8 @@ def _register_template_helpers(app: Flask) -> None:
         }
 
     app.jinja_env.globals["select_options"] = select_options
+    app.jinja_env.globals["picker_select"] = picker_select
+    app.jinja_env.globals["filter_select"] = filter_select
     widgets.install(app)
     app.jinja_env.globals["this_url"] = this_url
     app.jinja_env.globals["url_for"] = _memo_url_for(app)

@@ -135,6 +135,11 @@ def page_args() -> tuple[int, int]:
     return args["page"], per_page
 
 
+# The rows of a page by their ids, one statement per model, built once: building it again on every
+# request cost a third as much as running it.
+_BY_IDS: dict = {}
+
+
 def paged(stmt, count_stmt, serialise, *options) -> dict:
     """One count query and one page query, whatever the number of rows; `serialise` maps a row to JSON."""
     page, per_page = page_args()
@@ -146,8 +151,12 @@ def paged(stmt, count_stmt, serialise, *options) -> dict:
     # Past MAX_ID rows there is nothing, and a larger OFFSET overflows the database's integer.
     ids = (db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page).offset(offset)).all()
            if offset < MAX_ID else [])
-    found = {r.id: r for r in db.session.scalars(
-        sa.select(entity).where(entity.id.in_(ids)).options(*options))} if ids else {}
+    by_ids = _BY_IDS.get(entity) if not options else None
+    if by_ids is None:
+        by_ids = sa.select(entity).where(entity.id.in_(sa.bindparam("ids", expanding=True))).options(*options)
+        if not options:
+            _BY_IDS[entity] = by_ids
+    found = {r.id: r for r in db.session.scalars(by_ids, {"ids": ids})} if ids else {}
     rows = [found[i] for i in ids if i in found]
     return schemas.page_json([serialise(r) for r in rows], total or 0, page, per_page)
 

@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, ValidationError
 
 from tracker.extensions import MAX_ID
 from tracker.i18n import lazy_gettext as _l
+from tracker.pickers.widgets import PickerSelect
 
 BAD_DATE = _l("Enter a date as YYYY-MM-DD.")
 # Far-off dates are typing mistakes, and at the ends of the calendar the time-zone arithmetic overflows.
@@ -34,7 +35,7 @@ class DashboardForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that only reads
 
-    unit = SelectField(_l("Unit"), coerce=unit_id_or_none, validate_choice=False)
+    unit = SelectField(_l("Unit"), coerce=unit_id_or_none, validate_choice=False, widget=PickerSelect())
     date_from = DateField(_l("From"), validators=[DataRequired(BAD_DATE), plausible],
                           invalid_value_message=BAD_DATE)
     date_to = DateField(_l("To"), validators=[DataRequired(BAD_DATE), plausible],

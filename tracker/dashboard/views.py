@@ -13,22 +13,26 @@ from tracker.dashboard.panels import PagePieces
 from tracker.dashboard.services import dashboard_figures
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
-from tracker.org.models import Unit, indented
-from tracker.org.queries import scoped_units
+from tracker.org.models import Unit
+from tracker.pickers.lists import Units
+from tracker.pickers.widgets import attach
 from tracker.viewutils import form_errors
 
 bp = Blueprint("dashboard", __name__)
 
 
-def _form(units: list[Unit]) -> DashboardForm:
-    """The form from the query string over the defaults: own unit (admin: the root), 1 January → today."""
+UNITS = Units(absolute=True)
+
+
+def _form(top: int | None) -> DashboardForm:
+    """The form from the query string over the defaults: own unit (admin: the root, `top`), 1 January →
+    today; its unit is a picker (tracker.pickers)."""
     today = request_clock().today()
     # An admin sees everything, so starts at the top of the tree rather than at their own unit.
-    default_unit = units[0].id if units and (current_user.is_admin or not current_user.unit_id) \
-        else current_user.unit_id
+    default_unit = top if current_user.is_admin or not current_user.unit_id else current_user.unit_id
     form = DashboardForm(formdata=request.args or None, unit=default_unit, date_from=date(today.year, 1, 1),
                          date_to=today)
-    form.unit.choices = [(u.id, indented(u)) for u in units]
+    attach(form.unit, UNITS)
     return form
 
 
@@ -50,9 +54,9 @@ def _board(form: DashboardForm):
 @login_required
 def index():
     """Headline figures and charts of a unit's subtree for a period (every role, within its scope)."""
-    units = scoped_units(current_user)
-    form = _form(units)
-    if not units:
+    top = UNITS.search(current_user, None, limit=1)  # the first unit of the user's tree, if any
+    form = _form(top[0].value if top else None)
+    if not top:
         return render_template("dashboard/index.html", form=form, board=None, no_units=True)
     board = _board(form)
     if board is None:

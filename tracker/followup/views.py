@@ -17,8 +17,9 @@ from tracker.followup import rechecks
 from tracker.followup.forms import SampleForm
 from tracker.followup.models import Recheck, RecheckSample, RecheckState
 from tracker.i18n import gettext as _
-from tracker.org.models import Unit, User, indented, person_label
-from tracker.org.queries import scoped_units, scoped_users
+from tracker.org.models import Unit, User
+from tracker.pickers.lists import People, Units
+from tracker.pickers.widgets import attach, searching
 from tracker.tasks.models import Task
 from tracker.viewutils import form_errors, paginate
 
@@ -26,10 +27,10 @@ bp = Blueprint("rechecks", __name__)
 
 
 def _fill(form: SampleForm) -> None:
-    units = scoped_units(current_user)
-    form.unit.choices = [("", "—")] + [(u.id, indented(u)) for u in units if scope.manages(current_user, u)]
-    people = scoped_users(current_user, roles=(Role.MANAGER, Role.VIEWER))
-    form.reviewer.choices = [("", "—")] + [(p.id, person_label(p)) for p in people]
+    """Pickers of the units the user manages (the form is for admins and managers: their whole scope)
+    and of the reviewers, the active managers and leaders of their scope."""
+    attach(form.unit, Units(absolute=True), blank=[("", "—")])
+    attach(form.reviewer, People((Role.MANAGER, Role.VIEWER), active=True), blank=[("", "—")])
 
 
 def _list(form: SampleForm | None, status: int = 200):
@@ -69,6 +70,8 @@ def draw_sample():
         abort(403)
     form = SampleForm()
     _fill(form)
+    if searching(form):  # a picker's search without JavaScript: show its matches, draw nothing
+        return _list(form)
     if not form.validate_on_submit():
         return _list(form, 422)
     unit = _get(Unit, form.unit.data)

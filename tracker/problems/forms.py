@@ -24,6 +24,7 @@ from wtforms.validators import Optional
 from tracker.enums import TaskType
 from tracker.followup.models import PeriodKind
 from tracker.i18n import lazy_gettext as _l
+from tracker.pickers.widgets import PickerSelect
 
 NONE = ""  # value of the "— choose —" option
 
@@ -54,6 +55,11 @@ def _select(label, needed=False, **kw):
     return SelectField(label, coerce=optional_int, validate_choice=False, validators=validators, **kw)
 
 
+def _picker(label, needed=False):
+    """A select of people, units or sources that the view makes a searchable picker (tracker.pickers)."""
+    return _select(label, needed, widget=PickerSelect())
+
+
 PERIOD_CHOICES = [("", _l("None"))] + PeriodKind.choices()
 
 
@@ -63,8 +69,8 @@ class MeasureForm(Form):
     measure = TextAreaField(_l("Measure"), filters=[clean_text], validators=[Needed()])
     target = TextAreaField(_l("Target"), filters=[clean_text])
     type = SelectField(_l("Type"), choices=TaskType.choices(), default=TaskType.DEADLINE.value)
-    owner = _select(_l("Responsible person"), needed=True)
-    unit = _select(_l("Responsible unit"), needed=True)
+    owner = _picker(_l("Responsible person"), needed=True)
+    unit = _picker(_l("Responsible unit"), needed=True)
     deadline = DateField(_l("Deadline"), validators=[Optional()])
     period = SelectField(_l("Periodic close-out (阶段性销号)"), choices=PERIOD_CHOICES, default="",
                          validate_choice=False)
@@ -73,11 +79,6 @@ class MeasureForm(Form):
         """A row left blank is skipped; the type select always has a value, so it does not count."""
         return not ((self.measure.data or "").strip() or (self.target.data or "").strip()
                     or self.owner.data or self.deadline.data)
-
-    def set_choices(self, owners, units) -> None:
-        self.type.choices = TaskType.choices()
-        self.owner.choices = owners
-        self.unit.choices = units
 
 
 class AddMeasureForm(FlaskForm, MeasureForm):
@@ -91,13 +92,14 @@ class ProblemForm(FlaskForm):
                          description=_l("Leave blank to number it automatically (e.g. 2026-001)."))
     description = TextAreaField(_l("Problem description"), filters=[clean_text], validators=[Needed()])
     category = _select(_l("Category"), needed=True)
-    source = _select(_l("Source"), needed=True)
-    unit = _select(_l("Unit where found"), needed=True)
+    source = _picker(_l("Source"), needed=True)
+    unit = _picker(_l("Unit where found"), needed=True)
     found_on = DateField(_l("Date found"), validators=[Needed(), Optional()])
-    responsible_leader = _select(_l("Responsible leader"))
-    lead_unit = _select(_l("Lead unit"), needed=True)
-    cooperating_units = SelectMultipleField(_l("Cooperating units"), coerce=int, validate_choice=False)
-    responsible_person = _select(_l("Responsible person"))
+    responsible_leader = _picker(_l("Responsible leader"))
+    lead_unit = _picker(_l("Lead unit"), needed=True)
+    cooperating_units = SelectMultipleField(_l("Cooperating units"), coerce=int, validate_choice=False,
+                                            widget=PickerSelect(multiple=True))
+    responsible_person = _picker(_l("Responsible person"))
     version = HiddenField()
 
     def fill_from(self, problem) -> None:

@@ -15,8 +15,10 @@ from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import Unit, User, indented, person_label
-from tracker.org.queries import scoped_users
+from tracker.org.models import Unit, User
+from tracker.pickers import filters as filter_pickers
+from tracker.pickers.lists import People, Sources, Units
+from tracker.pickers.widgets import attach, attach_rows, searching
 from tracker.problems import services as problems
 from tracker.problems.forms import NONE, AddMeasureForm, ProblemCreateForm, ProblemForm
 from tracker.problems.models import Category, Problem, Source
@@ -47,23 +49,16 @@ FIELD_LABELS = {
 # --- lists ----------------------------------------------------------------------------------------
 
 
-def _filter_options(with_leaders: bool = False) -> dict:
-    """What the filter bar offers: the actor's units and sources, every category (old ones too),
-    and for the responsibility list the leaders (refdata pick lists); states and kinds of source."""
-    actor = current_user
-    leaders = refdata.people(actor, (Role.MANAGER, Role.VIEWER)) if with_leaders else ()
-    return {"units": refdata.units(actor), "sources": refdata.sources(actor),
+def _filter_options(filters: ProblemFilters, with_leaders: bool = False) -> dict:
+    """What the filter bar offers: pickers of the actor's units and sources (and for the responsibility
+    list the leaders), every category (old ones too); states and kinds of source."""
+    leaders = (filter_pickers.people("leader", filters.leader_id, (Role.MANAGER, Role.VIEWER))
+               if with_leaders else None)
+    return {"units": filter_pickers.units("unit", filters.unit_id),
+            "sources": filter_pickers.sources("source", filters.source_id),
             "categories": refdata.categories(), "leaders": leaders,
             "states": [(s.value, s.label) for s in ProblemState],
             "kinds": [(k.value, k.label) for k in SourceKind]}
-
-
-def _scoped_sources(actor):
-    """Sources a new problem may come from: those recorded by the actor's units (admins: all)."""
-    stmt = sa.select(Source).order_by(Source.held_on.desc(), Source.id.desc())
-    if actor.role != Role.ADMIN:
-        stmt = stmt.join(Unit, Source.unit_id == Unit.id).where(scope.unit_clause(actor))
-    return stmt
 
 
 def _list_page(*options):
@@ -82,7 +77,7 @@ def problem_list():
     page = problem_list_page(current_user, request_clock(), filters, sort, **page_args())
     counts = task_counts([p.id for p in page.items], request_clock().today())
     return render_template("problems/list.html", page=page, counts=counts, filters=filters,
-                           sort=parse_sort(sort), options=_filter_options(),
+                           sort=parse_sort(sort), options=_filter_options(filters),
                            can_create=scope.can_create_problems(current_user))
 
 
@@ -96,7 +91,7 @@ def responsibility_list():
         selectinload(Problem.tasks).selectinload(Task.owner),
     )
     return render_template("problems/responsibilities.html", page=page, filters=filters, sort=sort,
-                           options=_filter_options(with_leaders=True))
+                           options=_filter_options(filters, with_leaders=True))
 
 
 # --- the problem page -----------------------------------------------------------------------------
@@ -130,7 +125,7 @@ def problem_detail(problem_id: int):
     form = None
     if scope.can_edit_problem(current_user, problem):
         form = AddMeasureForm(formdata=None)
-        form.set_choices(*_measure_choices(current_user))
+        _measure_choices([form])
     return _render_detail(problem, form)
 
 
@@ -140,7 +135,9 @@ def add_measure(problem_id: int):
     """Add one measure (整改措施) to an existing problem."""
     problem = _editable_problem_or_404(problem_id)
     form = AddMeasureForm()
-    form.set_choices(*_measure_choices(current_user))
+    _measure_choices([form])
+    if searching(form):  # a picker's search without JavaScript: show its matches, save nothing
+        return _render_detail(problem, form)
     if not form.validate_on_submit():
         return _render_detail(problem, form, 422)
     try:
@@ -158,63 +155,41 @@ def add_measure(problem_id: int):
 # --- recording and editing ------------------------------------------------------------------------
 
 
-def _unit_choices(units: list[Unit]) -> list[tuple[int, str]]:
-    """Units indented by their depth below the highest one offered, so the tree shows."""
-    top = min((u.depth for u in units), default=0)
-    return [(u.id, indented(u, top)) for u in units]
-
-
-def _with_current(objects: list, *current) -> list:
-    """Keep a stored value selectable on edit even when it is no longer offered (inactive, out of scope)."""
-    known = {o.id for o in objects}
-    return objects + [c for c in current if c is not None and c.id not in known]
+OWNERS = People((Role.MANAGER, Role.STAFF), active=True)  # owners and responsible persons
+LEADERS = People((Role.MANAGER, Role.VIEWER), active=True, above=True)  # scope.may_pick_leader
+UNITS = Units()
+SOURCES = Sources()  # those of the actor's units (scope.may_pick_source)
 
 
 def _problem_choices(form: ProblemForm, actor: User, problem: Problem | None = None) -> None:
+    """The form's categories, and its pickers of sources, units and people; a stored value stays
+    selectable on edit even when it is no longer offered (inactive, out of scope)."""
     p = problem
     blank = [(NONE, _("— choose —"))]
     categories = db.session.scalars(
         sa.select(Category).where(Category.active.is_(True)).order_by(Category.sort_order, Category.name)
     ).all()
-    sources = db.session.scalars(_scoped_sources(actor)).all()
-    units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    leaders = _leaders_above(actor) + scoped_users(actor, (Role.MANAGER, Role.VIEWER))
-    people = scoped_users(actor, (Role.MANAGER, Role.STAFF))
-    current_units = [p.unit, p.lead_unit, *p.cooperating_units] if p else []
-    form.category.choices = blank + [(c.id, c.name) for c in _with_current(categories, p and p.category)]
-    form.source.choices = blank + [
-        (s.id, f"{s.held_on.isoformat()} {s.kind.label}·{s.name}")
-        for s in _with_current(sources, p and p.source)
-    ]
-    unit_choices = _unit_choices(_with_current(units, *current_units))
-    form.unit.choices = blank + unit_choices
-    form.lead_unit.choices = blank + unit_choices
-    form.cooperating_units.choices = unit_choices
-    form.responsible_leader.choices = [(NONE, "—")] + [
-        (u.id, person_label(u)) for u in _with_current(leaders, p and p.responsible_leader)
-    ]
-    form.responsible_person.choices = [(NONE, "—")] + [
-        (u.id, person_label(u)) for u in _with_current(people, p and p.responsible_person)
-    ]
+    known = {c.id for c in categories}
+    extra = [p.category] if p and p.category and p.category.id not in known else []
+    form.category.choices = blank + [(c.id, c.name) for c in categories + extra]
+    attach(form.source, SOURCES, blank=blank, current=[SOURCES.item(p.source)] if p and p.source else [])
+    units = UNITS.short_list(actor)
+    for f, stored in ((form.unit, [p.unit] if p else []), (form.lead_unit, [p.lead_unit] if p else []),
+                      (form.cooperating_units, p.cooperating_units if p else [])):
+        attach(f, UNITS, blank=[] if f is form.cooperating_units else blank, short=lambda: units,
+               current=[UNITS.item(u) for u in stored if u is not None])
+    for f, pick, stored in ((form.responsible_leader, LEADERS, p and p.responsible_leader),
+                            (form.responsible_person, OWNERS, p and p.responsible_person)):
+        attach(f, pick, blank=[(NONE, "—")], current=[pick.item(stored)] if stored else [])
 
 
-def _leaders_above(actor: User) -> list[User]:
-    """Managers and leaders of the units above the actor's (scope.may_pick_leader), top first."""
-    if actor.role == Role.ADMIN or actor.unit is None or not scope.ancestor_ids(actor.unit):
-        return []
-    return db.session.scalars(
-        sa.select(User).join(Unit, User.unit_id == Unit.id)
-        .where(Unit.id.in_(scope.ancestor_ids(actor.unit)), User.role.in_((Role.MANAGER, Role.VIEWER)),
-               User.active.is_(True))
-        .order_by(Unit.path, User.name)
-    ).all()
-
-
-def _measure_choices(actor: User) -> tuple[list, list]:
+def _measure_choices(rows: list) -> None:
+    """The pickers of owner and unit of measure rows (MeasureForm), each list read once for all rows."""
     blank = [(NONE, _("— choose —"))]
-    owners = scoped_users(actor, (Role.MANAGER, Role.STAFF))
-    units = db.session.scalars(sa.select(Unit).where(scope.unit_clause(actor)).order_by(Unit.path)).all()
-    return blank + [(u.id, person_label(u)) for u in owners], blank + _unit_choices(units)
+    for row in rows:
+        row.type.choices = TaskType.choices()
+    attach_rows([row.owner for row in rows], OWNERS, blank=blank)
+    attach_rows([row.unit for row in rows], UNITS, blank=blank)
 
 
 def _problem_data(form: ProblemForm) -> dict:
@@ -290,14 +265,13 @@ def problem_create():
     if adding_row and len(form.measures) < form.measures.max_entries:
         form.measures.append_entry()
     _problem_choices(form, current_user)
-    owners, units = _measure_choices(current_user)
-    for entry in form.measures:
-        entry.form.set_choices(owners, units)
+    _measure_choices([entry.form for entry in form.measures])
     if request.method == "GET":
         form.found_on.data = request_clock().today()
         return _render_form(form)
-    if adding_row:
-        # Another empty row, no validation yet: the form comes back as typed.
+    if adding_row or searching(form):
+        # Another empty row, or a picker's search without JavaScript: no validation yet, the form
+        # comes back as typed.
         return _render_form(form)
     if not form.validate_on_submit():
         return _render_form(form, status=422)
@@ -316,9 +290,10 @@ def problem_edit(problem_id: int):
     """Edit a problem and its responsibility fields; an edit made on an old copy is refused."""
     problem = _editable_problem_or_404(problem_id)
     form = ProblemForm()
-    _problem_choices(form, current_user, problem)
     if request.method == "GET":
         form.fill_from(problem)
+    _problem_choices(form, current_user, problem)
+    if request.method == "GET" or searching(form):
         return _render_form(form, problem)
     if not form.validate_on_submit():
         return _render_form(form, problem, 422)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from tracker import refdata
 from tracker.clock import request_clock
 from tracker.enums import Role
 from tracker.errors import InvalidTransition, PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.i18n import gettext as _
+from tracker.pickers import filters as filter_pickers
 from tracker.supervision import document, queries, rules, services
 from tracker.supervision.forms import AcknowledgeForm, DecideForm, IssueForm, ReplyForm, TemplateForm
 from tracker.supervision.models import NoticeColour, NoticeFile, NoticeKind, NoticeState
@@ -34,8 +34,9 @@ def _list(template: str, mine: bool):
     pagination = queries.page(current_user, request_clock(), filters, sort, mine=mine, **page_args())
     counts = queries.measure_counts([n.id for n in pagination.items])
     return render_template(template, pagination=pagination, filters=filters, sort=sort, counts=counts,
-                           mine=mine, units=refdata.units(current_user), today=request_clock().today(),
-                           kinds=NoticeKind, colours=NoticeColour, states=NoticeState)
+                           mine=mine, units=filter_pickers.units("unit", filters.unit_id),
+                           today=request_clock().today(), kinds=NoticeKind, colours=NoticeColour,
+                           states=NoticeState)
 
 
 @bp.route("/notices")

@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from tracker.enums import Light, TaskState, TaskType
 from tracker.followup.models import PeriodKind
 from tracker.i18n import lazy_gettext as _l
+from tracker.pickers.widgets import PickerSelect
 from tracker.review.models import Rating
 
 TEXT = 5000  # the services' MAX_TEXT; checked here too so the error sits beside the field
@@ -112,9 +113,13 @@ class DecideForm(FlaskForm):
 
 
 class ReassignForm(VersionedForm):
-    owner = SelectField(_l("Responsible person"), coerce=optional_int, validators=[
-        InputRequired(_l("Choose the responsible person."))])
-    unit = SelectField(_l("Responsible unit"), coerce=optional_int, validators=[Optional()])
+    """Pickers (tracker.pickers): they offer only what the user may pick; the service checks the ids."""
+
+    owner = SelectField(_l("Responsible person"), coerce=optional_int, validate_choice=False,
+                        widget=PickerSelect(),
+                        validators=[InputRequired(_l("Choose the responsible person."))])
+    unit = SelectField(_l("Responsible unit"), coerce=optional_int, validate_choice=False,
+                       widget=PickerSelect(), validators=[Optional()])
     comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=TEXT)])
 
 
@@ -153,12 +158,14 @@ class TaskFilterForm(Form):
     due_before = StringField(_l("Deadline to"))
     q = StringField(_l("Search"))
 
-    def fill(self, units, users, sources, categories) -> None:
-        """Choices from the user's scope (refdata pick lists as they are, or (value, label) pairs);
-        the template puts the blank choice, "any", first."""
+    def fill(self, pickers: dict, categories) -> None:
+        """Choices from the user's scope: the pickers of unit, owner and source (tracker.pickers, by field
+        name), the categories (a refdata pick list); the template puts the blank choice, "any", first."""
         self.state.choices = [("open", _l("Open (not yet closed out)"))] + TaskState.choices()
-        self.unit.choices, self.owner.choices = units, users
-        self.source.choices, self.category.choices = sources, categories
+        for name, picker in pickers.items():
+            self[name].picker = picker
+            self[name].choices = picker.choices
+        self.category.choices = categories
         self.light.choices = Light.choices()
         self.type.choices = TaskType.choices()
         self.rating.choices = [("rated", _l("Rated")), (Rating.SATISFIED.value, Rating.SATISFIED.label),

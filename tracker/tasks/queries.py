@@ -279,32 +279,48 @@ def task_query(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str,
 LIST_TEXT = 130
 
 
-class ListRow(TaskRules):
+class _ListValues(NamedTuple):
+    id: int
+    problem_id: int
+    problem_number: str
+    problem_description: str
+    measure: str
+    type: TaskType
+    owner_name: str
+    unit_name: str
+    deadline: date | None
+    original_deadline: date | None
+    state: TaskState
+    closed_on: date | None
+    ack_required: bool
+    acknowledged_at: datetime | None
+
+
+class ListRow(_ListValues, TaskRules):
     """One line of the rectification list: the values the page shows, not ORM objects.
 
     Building 50 Tasks with their problem, owner and unit in the ORM cost more than their query;
-    the rules (light, overdue, closed late) come from the same TaskRules as Task's."""
+    the rules (light, overdue, closed late) come from the same TaskRules as Task's. A tuple, made
+    from the database row in one step (a dict per row cost a sixth of the rows' query)."""
 
-    FIELDS = ("id", "problem_id", "problem_number", "problem_description", "measure", "type",
-              "owner_name", "unit_name", "deadline", "original_deadline", "state", "closed_on",
-              "ack_required", "acknowledged_at")
-
-    def __init__(self, values) -> None:
-        self.__dict__.update(zip(self.FIELDS, values, strict=True))
+    __slots__ = ()
 
 
-# Built once: aliasing and adapting the joined columns on every request cost more than the query.
+# Built once, with the ids as one expanding parameter: aliasing and adapting the joined columns, and
+# adding the ids' WHERE, on every request cost more than the query.
 _CUT = sa.func.substr
 _ROWS = (sa.select(Task.id, Task.problem_id, Problem.number, _CUT(Problem.description, 1, LIST_TEXT),
                    _CUT(Task.measure, 1, LIST_TEXT), Task.type, User.name, Unit.name,
                    Task.deadline, Task.original_deadline, Task.state, Task.closed_on, Task.ack_required,
                    Task.acknowledged_at)
          .join(Problem, Problem.id == Task.problem_id).join(User, User.id == Task.owner_id)
-         .join(Unit, Unit.id == Task.unit_id))
+         .join(Unit, Unit.id == Task.unit_id)
+         .where(Task.id.in_(sa.bindparam("ids", expanding=True))))
 
 
 def _list_rows(conn: sa.Connection, ids: list[int]) -> dict[int, ListRow]:
-    return {row.id: ListRow(row) for row in conn.execute(_ROWS.where(Task.id.in_(ids)))}
+    make = ListRow._make
+    return {row[0]: make(row) for row in conn.execute(_ROWS, {"ids": ids})}
 
 
 class RowPagination(IdsFirstPagination):
@@ -491,7 +507,7 @@ def task_evidence(task: Task) -> list[Evidence]:
 # --- filter bar choices -------------------------------------------------------------------------
 
 
-def sources_in_scope(actor: User) -> list:
+def sources_in_scope(actor: User, limit: int | None = None) -> list:
     """(id, name, held_on) of the sources recorded by the actor's units or the units above them
     (newest first; admins: all), for the filter bars of both lists.
 
@@ -507,7 +523,7 @@ def sources_in_scope(actor: User) -> list:
         ancestors = [int(part) for part in actor.unit.path.strip("/").split("/") if part]
         stmt = stmt.where(sa.or_(Source.unit_id.in_(scope.subtree_ids(actor.unit)),
                                  Source.unit_id.in_(ancestors)))
-    return db.session.execute(stmt).all()
+    return db.session.execute(stmt.limit(limit)).all()
 
 
 # --- the supervision desk (督办台) of a leader's home --------------------------------------------

@@ -30,8 +30,11 @@ from tracker.followup.models import PeriodState, Recheck, RecheckState, TaskPeri
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
 from tracker.org import queries as org_queries
-from tracker.org.models import Unit, User, indented, person_label
+from tracker.org.models import Unit, User, person_label
 from tracker.org.queries import scoped_units, scoped_users
+from tracker.pickers import filters as filter_pickers
+from tracker.pickers.lists import People, Units
+from tracker.pickers.widgets import attach, searching
 from tracker.problems.models import Problem
 from tracker.supervision import queries as notice_queries
 from tracker.tasks import evidence, export, queries, review, rules, services
@@ -169,25 +172,6 @@ def home():
     )
 
 
-OWNER_CHOICES_MAX = 300
-
-
-def _owner_choices(filters, units) -> list[tuple]:
-    """(id, name) pairs for the owner filter: everyone in scope while that is a short list; in a
-    large organisation only the chosen unit's people (choose a unit first), plus the current choice.
-
-    A select of 5,000 names cost the 整改清单 page several times its SQL.
-    """
-    within = next((u for u in units if u.id == filters.unit_id), None) if filters.unit_id else None
-    rows = refdata.people(current_user, (Role.MANAGER, Role.STAFF), within=within,
-                          limit=OWNER_CHOICES_MAX + 1)
-    if len(rows) <= OWNER_CHOICES_MAX:
-        return rows
-    chosen = db.session.get(User, filters.owner_id) if filters.owner_id else None
-    keep = [(chosen.id, chosen.name)] if chosen and scope.covers(current_user, chosen.unit) else []
-    return keep + [("", _("Choose a unit first to pick a person"))]
-
-
 @bp.route("/tasks")
 @login_required
 def task_list():
@@ -196,8 +180,9 @@ def task_list():
     sort = queries.parse_sort(request.args.get("sort"))
     pagination = queries.list_page(current_user, request_clock(), filters, sort, **page_args())
     form = TaskFilterForm(request.args)
-    units = refdata.units(current_user)
-    form.fill(units, _owner_choices(filters, units), refdata.sources(current_user), refdata.categories())
+    form.fill({"unit": filter_pickers.units("unit", form.unit.data),
+               "owner": filter_pickers.people("owner", form.owner.data, (Role.MANAGER, Role.STAFF)),
+               "source": filter_pickers.sources("source", form.source.data)}, refdata.categories())
     return render_template("tasks/list.html", pagination=pagination, form=form, filters=filters, sort=sort)
 
 
@@ -251,13 +236,13 @@ def _fill_return(form: ReturnForm, task: Task) -> None:
     form.to_step.choices = [(str(s.position), f"{s.position}. {s.label}") for s in reversed(earlier)]
 
 
+OWNERS = People((Role.MANAGER, Role.STAFF), active=True)
+UNITS = Units(absolute=True)
+
+
 def _fill_reassign(form: ReassignForm) -> None:
-    units = scoped_units(current_user)  # loaded first, so each person's unit comes from the identity map
-    people = scoped_users(current_user, roles=(Role.MANAGER, Role.STAFF))
-    form.owner.choices = [("", "—")] + [
-        (p.id, person_label(p)) for p in people]
-    form.unit.choices = [("", _("Keep the current unit"))] + [
-        (u.id, indented(u)) for u in units]
+    attach(form.owner, OWNERS, blank=[("", "—")])
+    attach(form.unit, UNITS, blank=[("", _("Keep the current unit"))])
 
 
 def _render_task(task: Task, active: str | None = None, form=None, status: int = 200):
@@ -548,11 +533,17 @@ def reassign(task_id: int):
     task = _load(task_id)
     form = ReassignForm(prefix="reassign")
     _fill_reassign(form)
+    if searching(form) and "reassign" in rules.available(task, current_user):
+        return _render_task(task, "reassign", form)  # a picker's search without JavaScript: its matches
 
     def call(f):
-        unit = db.session.get(Unit, f.unit.data) if f.unit.data else None
-        services.reassign_task(task, current_user, request_clock(), owner=db.session.get(User, f.owner.data),
-                               unit=unit, comment=f.comment.data, expected_version=f.expected_version())
+        errors: dict = {}
+        owner = scope.lookup(User, f.owner.data, "owner", errors, "person")
+        unit = scope.lookup(Unit, f.unit.data, "unit", errors, "unit")
+        if errors:
+            raise ValidationFailed(next(iter(errors.values()))[0], errors)
+        services.reassign_task(task, current_user, request_clock(), owner=owner, unit=unit,
+                               comment=f.comment.data, expected_version=f.expected_version())
 
     return _act(task, "reassign", form, call)
 
