@@ -283,7 +283,7 @@ def test_a_database_failure_in_the_import_leaves_nothing_and_says_why(org, login
     monkeypatch.setattr(audit_services, "record_many", refuse)
     jobs.run_pending()
     job = _job(job_id)
-    assert job.state == JobState.FAILED and "nothing was imported" in job.error
+    assert job.state == JobState.FAILED and "未导入任何内容" in job.error  # in its owner's language (zh_CN)
     assert (counts(), db.session.scalar(sa.select(sa.func.count(AuditEvent.id)))) == before
     page = client.get(f"/ledger/import/{job_id}").get_data(as_text=True)
     assert "数据库拒绝了本次导入，未导入任何数据。" in page and 'id="import-errors"' in page
