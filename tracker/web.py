@@ -303,9 +303,13 @@ def select_options(choices, selected, blank=None) -> Markup:
 
 
 def picker_select(name: str, picker, selected, blank=None, *, id: str | None = None,  # noqa: A002
-                  cls: str = "form-select form-select-sm", attrs: str = "") -> Markup:
+                  cls: str = "form-select form-select-sm", attrs: str = "",
+                  label: str | None = None) -> Markup:
     """A filter bar's picker (tracker.pickers.widgets.Picker): its <select> and, for a long list, the
-    search box of browsers without JavaScript. `attrs` are more attributes, written as given."""
+    search box of browsers without JavaScript. `attrs` are more attributes, written as given; `label`
+    is the aria-label of a select without a <label>."""
+    if label is not None:
+        attrs = f' aria-label="{escape(label)}"{attrs}'
     return Markup(f'<select class="{escape(cls)}" id="{escape(id or name)}" name="{escape(name)}"'
                   f'{picker.attributes()}{attrs}>{select_options(picker.choices, selected, blank)}</select>'
                   f'{picker.noscript(name)}')

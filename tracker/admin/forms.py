@@ -9,7 +9,7 @@ from wtforms.validators import Optional
 
 from tracker.enums import Role, SourceKind
 from tracker.i18n import lazy_gettext as _l
-from tracker.org.models import indented
+from tracker.pickers.widgets import PickerSelect
 
 LANGUAGES = [SelectChoice("zh_CN", "中文"), SelectChoice("en", "English")]
 
@@ -31,13 +31,6 @@ def optional_int(value):
         return None
 
 
-def unit_choices(units, empty_label) -> list[SelectChoice]:
-    """Units as select options, indented by depth so the tree shows in the list."""
-    return [SelectChoice("", empty_label)] + [
-        SelectChoice(str(u.id), f"{indented(u)} ({u.code})") for u in units
-    ]
-
-
 def enum_choices(enum_cls, empty_label=None) -> list[SelectChoice]:
     head = [SelectChoice("", empty_label)] if empty_label is not None else []
     return head + [SelectChoice(value, label) for value, label in enum_cls.choices()]
@@ -49,28 +42,24 @@ class UserForm(FlaskForm):
     email = StringField(_l("Email"))
     # validate_choice=False: a bad value reaches the service, which answers in its own words.
     role = SelectField(_l("Role"), validators=[Required()], validate_choice=False)
-    # Admins may pick any unit, so only junk fails the choice check.
-    unit = SelectField(_l("Unit"), coerce=optional_int)
+    # Admins may pick any unit, so only junk (and an unknown id) fails the choice check. The unit
+    # fields are pickers (tracker.pickers): the views fill their choices.
+    unit = SelectField(_l("Unit"), coerce=optional_int, widget=PickerSelect())
     language = SelectField(_l("Language"), choices=LANGUAGES, validate_choice=False)
     active = BooleanField(_l("Active (may log in)"), default=True)
     password = PasswordField(_l("Password"))
 
-    def __init__(self, *args, units=(), new=True, **kwargs):
+    def __init__(self, *args, new=True, **kwargs):
         super().__init__(*args, **kwargs)
         self.password.flags.required = new  # a reset on edit is optional
         self.role.choices = enum_choices(Role, _l("Choose…"))
-        self.unit.choices = unit_choices(units, _l("— none (administrators only) —"))
 
 
 class UnitForm(FlaskForm):
     code = StringField(_l("Code"), validators=[Required()])
     name = StringField(_l("Unit name"), validators=[Required()])
-    parent = SelectField(_l("Parent unit"), coerce=optional_int)
+    parent = SelectField(_l("Parent unit"), coerce=optional_int, widget=PickerSelect())  # a picker, as above
     sort_order = IntegerField(_l("Sort order"), default=0, validators=[Optional()])
-
-    def __init__(self, *args, units=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.parent.choices = unit_choices(units, _l("— none (top level) —"))
 
 
 class CategoryForm(FlaskForm):
@@ -83,10 +72,10 @@ class SourceForm(FlaskForm):
     name = StringField(_l("Source name"), validators=[Required()])
     kind = SelectField(_l("Kind"), validators=[Required()], validate_choice=False)
     # Not limited to the listed units: the service says why an out-of-scope unit is refused.
-    unit = SelectField(_l("Unit"), coerce=optional_int, validators=[Required()], validate_choice=False)
+    unit = SelectField(_l("Unit"), coerce=optional_int, validators=[Required()], validate_choice=False,
+                       widget=PickerSelect())  # a picker, as above
     held_on = DateField(_l("Date"), validators=[Required(), Optional()])
 
-    def __init__(self, *args, units=(), **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind.choices = enum_choices(SourceKind, _l("Choose…"))
-        self.unit.choices = unit_choices(units, _l("Choose…"))

@@ -14,11 +14,13 @@ from tracker.admin.forms import CategoryForm, SourceForm, UnitForm, UserForm
 from tracker.clock import request_clock
 from tracker.enums import OPEN_STATES, Role, SourceKind
 from tracker.errors import ValidationFailed
-from tracker.extensions import db
+from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.org import services as org
 from tracker.org.models import Unit, User
-from tracker.org.queries import scoped_units
+from tracker.pickers import filters as filter_pickers
+from tracker.pickers.lists import Units
+from tracker.pickers.widgets import attach, searching
 from tracker.problems import services as problems
 from tracker.problems.models import Category, Problem, Source
 from tracker.tasks.models import Task
@@ -32,14 +34,18 @@ managers = roles_required(Role.ADMIN, Role.MANAGER)
 USER_SORTS = {"username": User.username, "name": User.name, "role": User.role, "unit": Unit.path,
               "created": User.created_at, "active": User.active}
 SOURCE_SORTS = {"date": Source.held_on, "name": Source.name, "kind": Source.kind, "unit": Unit.path}
+# The forms' unit pickers: the tree by depth, each unit with its code (admins: every unit; managers, in the
+# source form: their subtree).
+UNITS = Units(absolute=True, codes=True)
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
 def _show(form, context: dict):
-    """The form page: 422 when it came back with errors (nothing written), 200 when first opened."""
-    if form.is_submitted():
+    """The form page: 422 when it came back with errors (nothing written), 200 when first opened or
+    shown again with the matches of a picker's search (without JavaScript; nothing written either)."""
+    if form.is_submitted() and not searching(form):
         db.session.rollback()
         return render_template("admin/form.html", form=form, **context), 422
     return render_template("admin/form.html", form=form, **context)
@@ -52,7 +58,7 @@ def _refused(form, exc: ValidationFailed, context: dict):
 
 
 def _unit(unit_id: int | None) -> Unit | None:
-    return db.session.get(Unit, unit_id) if unit_id else None
+    return db.session.get(Unit, unit_id) if unit_id and 0 < unit_id <= MAX_ID else None
 
 
 def _contains(column, text: str):
@@ -61,9 +67,12 @@ def _contains(column, text: str):
 
 
 def _subtree_filter(column, unit_id: int | None):
-    """Rows whose unit lies in the subtree of the unit chosen in a filter (None: no filter)."""
+    """Rows whose unit lies in the subtree of the unit chosen in a filter (None: no filter). A unit that
+    does not exist finds nothing, as one out of the user's scope does (the lists keep to their scope)."""
+    if unit_id is None:
+        return None
     unit = _unit(unit_id)
-    return column.in_(scope.subtree_ids(unit)) if unit is not None else None
+    return column.in_(scope.subtree_ids(unit)) if unit is not None else sa.false()
 
 
 def safe_next(target: str | None) -> str | None:
@@ -102,7 +111,8 @@ def users():
         stmt = stmt.where(User.active.is_(request.args["active"] == "1"))
     sort, order = sort_arg(USER_SORTS, "username")
     page = paginate(stmt.order_by(order, User.id))
-    return render_template("admin/users.html", page=page, sort=sort, units=scoped_units(current_user), q=q)
+    return render_template("admin/users.html", page=page, sort=sort, q=q,
+                           units=filter_pickers.units("unit", int_arg("unit")))
 
 
 def _user_data(user: User) -> dict:
@@ -113,7 +123,8 @@ def _user_data(user: User) -> dict:
 def _edit_user(user: User | None):
     """Shared create/edit: the form, the service call, one commit."""
     data = _user_data(user) if user is not None and request.method == "GET" else None
-    form = UserForm(units=scoped_units(current_user), data=data, new=user is None)
+    form = UserForm(data=data, new=user is None)
+    attach(form.unit, UNITS, blank=[("", _("— none (administrators only) —"))])
     context = {"title": _("Edit user %(name)s", name=user.username) if user else _("New user"),
                "cancel": url_for("admin.users"),
                "helps": {"password": _("Leave empty to keep the current password. A new one logs the user "
@@ -121,7 +132,7 @@ def _edit_user(user: User | None):
                          else _("At least %(n)s characters, not a common password, not made of the "
                                 "person's name, username or unit.", n=org.MIN_PASSWORD),
                          "unit": _("Everyone but an administrator belongs to a unit.")}}
-    if not form.validate_on_submit():
+    if searching(form) or not form.validate_on_submit():
         return _show(form, context)
     try:
         saved = org.save_user(
@@ -197,12 +208,13 @@ def _edit_unit(unit: Unit | None):
         data = {"code": unit.code, "name": unit.name, "parent": unit.parent_id, "sort_order": unit.sort_order}
     elif request.method == "GET":
         data = {"parent": int_arg("parent"), "sort_order": 0}
-    form = UnitForm(units=scoped_units(current_user), data=data)
+    form = UnitForm(data=data)
+    attach(form.parent, UNITS, blank=[("", _("— none (top level) —"))])
     context = {"title": _("Edit unit %(name)s", name=unit.name) if unit else _("New unit"),
                "cancel": url_for("admin.units"),
                "helps": {"parent": _("Moving a unit moves all of its sub-units, people and measures "
                                      "with it.")}}
-    if not form.validate_on_submit():
+    if searching(form) or not form.validate_on_submit():
         return _show(form, context)
     try:
         saved = org.save_unit(current_user, request_clock(), code=form.code.data, name=form.name.data,
@@ -356,7 +368,7 @@ def sources():
         .group_by(Problem.source_id)
     ).all()) if ids else {}
     return render_template("admin/sources.html", page=page, sort=sort, counts=counts, q=q,
-                           units=scoped_units(current_user))
+                           units=filter_pickers.units("unit", int_arg("unit")))
 
 
 def _edit_source(source: Source | None):
@@ -368,14 +380,18 @@ def _edit_source(source: Source | None):
                 "held_on": source.held_on}
     elif request.method == "GET":
         data = {"unit": current_user.unit_id}
-    form = SourceForm(units=scoped_units(current_user), data=data)
+    form = SourceForm(data=data)
+    attach(form.unit, UNITS, blank=[("", _("Choose…"))])
     context = {"title": _("Edit source %(name)s", name=source.name) if source else _("New source"),
                "cancel": back or url_for("admin.sources")}
-    if not form.validate_on_submit():
+    if searching(form) or not form.validate_on_submit():
         return _show(form, context)
     try:
+        unit = _unit(form.unit.data)
+        if form.unit.data is not None and unit is None:  # answered like a unit out of scope
+            raise ValidationFailed(scope.NO_SUCH["unit"], {"unit": [scope.NO_SUCH["unit"]]})
         saved = problems.save_source(current_user, request_clock(), name=form.name.data, kind=form.kind.data,
-                                     unit=_unit(form.unit.data), held_on=form.held_on.data, source=source)
+                                     unit=unit, held_on=form.held_on.data, source=source)
     except ValidationFailed as exc:
         return _refused(form, exc, context)
     db.session.commit()

@@ -24,10 +24,13 @@ from tracker.errors import StaleVersion, ValidationFailed
 from tracker.extensions import MAX_ID, db
 from tracker.i18n import gettext as _
 from tracker.org.models import Unit
-from tracker.org.queries import scoped_units
+from tracker.pickers.lists import Units
+from tracker.pickers.widgets import SEARCH_SUFFIX, build, searched
 from tracker.viewutils import form_errors
 
 bp = Blueprint("channels", __name__)
+
+UNITS = Units()  # the tree below the user's unit, indented from it
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,23 @@ def channel_list():
         abort(403)
     channels = db.session.scalars(services.channels_of(current_user)).all()
     groups = [(unit, list(rows)) for unit, rows in groupby(channels, key=lambda c: c.unit)]
-    units = [u for u in scoped_units(current_user) if services.may_configure(current_user, u)]
-    return render_template("channels/list.html", groups=groups, units=units)
+    # A manager configures every unit of their subtree (services.may_configure), an admin any: the units
+    # they may pick. The first of their tree is offered until they pick another.
+    top = UNITS.search(current_user, None, limit=1)
+    chosen = request.args.get("unit")
+    units = build(UNITS, "unit", [chosen, top[0].value]) if top else None
+    return render_template("channels/list.html", groups=groups, units=units, chosen=chosen)
 
 
 @bp.route("/channels/new")
 @login_required
 def pick_unit():
-    """The list's unit picker (a GET form) leads to that unit's new-channel page."""
+    """The list's unit picker (a GET form) leads to that unit's new-channel page; a search from its box
+    (without JavaScript) back to the list, which shows the matches."""
+    text = searched("unit")
+    if text:
+        return redirect(url_for("channels.channel_list", unit=request.args.get("unit") or None,
+                                **{"unit" + SEARCH_SUFFIX: text}))
     unit_id = request.args.get("unit", type=int)
     if unit_id is None:
         abort(404)

@@ -19,6 +19,7 @@ from tracker import scope, textsearch
 from tracker.enums import Role, SourceKind
 from tracker.extensions import MAX_ID, db
 from tracker.org.models import INDENT, Unit, User
+from tracker.org.queries import path_ids
 from tracker.problems.models import Source
 
 LIMIT = 20  # answers of one search: a picker shows a screenful; typing more narrows it
@@ -118,10 +119,15 @@ class People(Pickable):
     # Also the managers and leaders of the units above the actor's (scope.may_pick_leader).
     above: bool = False
     within: str | None = None  # the path of a unit whose subtree narrows the list
+    # The path of a unit: only the people of that unit and of the units above it (those who read its
+    # measures: the reviewers of a re-check).
+    line: str | None = None
+    skip: int | None = None  # a person left out (a measure's owner does not re-check their own work)
 
     def args(self) -> dict:
         return {"role": [r.value for r in self.roles] or None, "active": 1 if self.active else None,
-                "above": 1 if self.above else None}
+                "above": 1 if self.above else None,
+                "line": path_ids(self.line)[-1] if self.line else None, "skip": self.skip}
 
     @classmethod
     def from_args(cls, args) -> People | None:
@@ -134,7 +140,7 @@ class People(Pickable):
                         return None
                     roles.append(Role(value.strip()))
         return cls(roles=tuple(dict.fromkeys(roles)), active=_flag(args, "active"),
-                   above=_flag(args, "above"))
+                   above=_flag(args, "above"), skip=as_id(args.get("skip")))
 
     def order(self) -> tuple:
         return (Unit.path, User.name, User.id)
@@ -150,6 +156,10 @@ class People(Pickable):
             stmt = stmt.where(mine)
         if self.within is not None:
             stmt = stmt.where(Unit.path.startswith(self.within, autoescape=True))
+        if self.line is not None:
+            stmt = stmt.where(User.unit_id.in_(path_ids(self.line)))
+        if self.skip is not None:
+            stmt = stmt.where(User.id != self.skip)
         if self.roles:
             stmt = stmt.where(User.role.in_(self.roles))
         if self.active:
@@ -180,12 +190,20 @@ class Units(Pickable):
     kind: ClassVar[str] = "units"
     # The short list indents by depth in the whole tree, not below the highest unit offered.
     absolute: bool = False
+    codes: bool = False  # labels end with the unit's code, "name (code)" (the admin pages)
+
+    def args(self) -> dict:
+        return {"code": 1 if self.codes else None}
+
+    @classmethod
+    def from_args(cls, args) -> Units:
+        return cls(codes=_flag(args, "code"))
 
     def order(self) -> tuple:
         return (Unit.path, Unit.id)
 
     def base(self, actor: User) -> sa.Select:
-        return (sa.select(Unit.id, Unit.name, _Parent.name, Unit.path)
+        return (sa.select(Unit.id, Unit.name, _Parent.name, Unit.path, Unit.code)
                 .outerjoin(_Parent, _Parent.id == Unit.parent_id).where(scope.unit_clause(actor)))
 
     def id_column(self):
@@ -195,11 +213,15 @@ class Units(Pickable):
         return (Unit.name, Unit.code)
 
     def text(self, row) -> str:
-        return f"{row[1]}（{row[2]}）" if row[2] else row[1]
+        return self._coded(f"{row[1]}（{row[2]}）" if row[2] else row[1], row)
+
+    def _coded(self, text: str, row) -> str:
+        return f"{text} ({row[4]})" if self.codes else text
 
     def item(self, unit: Unit) -> Item:
         """A stored unit (of an object being edited) as this list labels units."""
-        return Item(unit.id, self.text((unit.id, unit.name, unit.parent.name if unit.parent else None)))
+        return Item(unit.id, self.text((unit.id, unit.name, unit.parent.name if unit.parent else None,
+                                        unit.path, unit.code)))
 
     def short_list(self, actor: User, limit: int | None = None) -> list[Item] | None:
         """The whole short list as a tree: names indented by depth below the highest unit offered."""
@@ -207,8 +229,8 @@ class Units(Pickable):
         rows = db.session.execute(self.statement(actor).limit(limit + 1)).all()
         if len(rows) > limit:
             return None
-        top = 2 if self.absolute else min((path.count("/") for *_, path in rows), default=0)
-        return [Item(row[0], INDENT * (row[3].count("/") - top) + row[1]) for row in rows]
+        top = 2 if self.absolute else min((row[3].count("/") for row in rows), default=0)
+        return [Item(row[0], self._coded(INDENT * (row[3].count("/") - top) + row[1], row)) for row in rows]
 
 
 @dataclass(frozen=True)

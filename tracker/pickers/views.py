@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, abort, jsonify, request
 from flask_login import current_user
 
@@ -26,17 +28,19 @@ def _unit_in_scope(raw: str) -> Unit | None:
 def _pick_list(kind: str) -> Pickable | None:
     """The list a search URL names (see lists.People.args and the others), None when it names none."""
     if kind == "units":
-        return Units()
+        return Units.from_args(request.args)
     if kind == "sources":
         return Sources.from_args(request.args)
     if kind != "people":
         abort(404)
     people = People.from_args(request.args)
-    narrowed = (request.args.get("unit") or "").strip()
-    if people is None or not narrowed:
-        return people
-    unit = _unit_in_scope(narrowed)
-    return People(people.roles, people.active, people.above, unit.path) if unit is not None else None
+    for arg, field in (("unit", "within"), ("line", "line")):
+        narrowed = (request.args.get(arg) or "").strip()
+        if people is None or not narrowed:
+            continue
+        unit = _unit_in_scope(narrowed)
+        people = replace(people, **{field: unit.path}) if unit is not None else None
+    return people
 
 
 @bp.get("/pick/<kind>")
@@ -44,8 +48,10 @@ def search(kind: str):
     """Up to LIMIT people, units or sources the user may pick whose name (username, code) contains q.
 
     people: role (repeatable: manager, staff, viewer, admin), active=1 (only active people), above=1 (also
-    the managers and leaders above the user's unit), unit=ID (that unit's subtree); sources: above=1 (also
-    those of the units above). Anything the user may not pick is never listed; junk finds nothing."""
+    the managers and leaders above the user's unit), unit=ID (that unit's subtree), line=ID (that unit
+    and those above it), skip=ID (not that person); units: code=1 (labels end with the code); sources:
+    above=1 (also those of the units above). Anything the user may not pick is never listed; junk finds
+    nothing."""
     if not current_user.is_authenticated:
         return jsonify(error="unauthorized", items=[]), 401
     pick = _pick_list(kind)

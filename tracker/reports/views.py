@@ -11,9 +11,10 @@ from flask_login import current_user, login_required
 from tracker import i18n
 from tracker.clock import request_clock
 from tracker.errors import PermissionDenied, ValidationFailed
-from tracker.extensions import db
-from tracker.org.models import Unit, indented
-from tracker.org.queries import scoped_units
+from tracker.extensions import MAX_ID, db
+from tracker.org.models import Unit
+from tracker.pickers.lists import Units
+from tracker.pickers.widgets import attach
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx
 from tracker.reports.forms import ReportForm
@@ -25,14 +26,20 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
+UNITS = Units(absolute=True)
+
+
 def _form() -> ReportForm:
-    """The form filled from the query string over the defaults: own unit, 1 January → today."""
-    units = scoped_units(current_user)
+    """The form filled from the query string over the defaults: own unit (else the first of the user's
+    tree), 1 January → today; its unit is a picker (tracker.pickers)."""
     today = request_clock().today()
-    default_unit = current_user.unit_id or (units[0].id if units else None)
+    default_unit = current_user.unit_id
+    if default_unit is None:
+        top = UNITS.search(current_user, None, limit=1)
+        default_unit = top[0].value if top else None
     form = ReportForm(formdata=request.args or None, unit=default_unit, date_from=date(today.year, 1, 1),
                       date_to=today, lang=i18n.select_locale())
-    form.unit.choices = [(u.id, indented(u)) for u in units]
+    attach(form.unit, UNITS)
     return form
 
 
@@ -40,7 +47,7 @@ def _report(form: ReportForm):
     """Figures and wording for a valid form, or None with the errors set on the form."""
     if request.args and not form.validate():
         return None
-    unit = db.session.get(Unit, form.unit.data) if form.unit.data else None
+    unit = db.session.get(Unit, form.unit.data) if form.unit.data and 0 < form.unit.data <= MAX_ID else None
     lang = form.lang.data if form.lang.data in wording.LANGUAGES else "zh_CN"
     try:
         figures = rectification_figures(current_user, unit, form.date_from.data, form.date_to.data,

@@ -177,7 +177,7 @@ class RecheckForm(FlaskForm):
     """Schedule a re-check (回头看) of a closed measure."""
 
     due_on = DateField(_l("Re-check by"), validators=[InputRequired(_l("Choose the date of the re-check."))])
-    reviewer = SelectField(_l("Reviewer"), coerce=optional_int, validate_choice=False,
+    reviewer = SelectField(_l("Reviewer"), coerce=optional_int, validate_choice=False, widget=PickerSelect(),
                            validators=[InputRequired(_l("Choose the reviewer."))])
 
 

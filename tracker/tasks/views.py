@@ -29,9 +29,7 @@ from tracker.followup import periods, rechecks
 from tracker.followup.models import PeriodState, Recheck, RecheckState, TaskPeriod
 from tracker.i18n import gettext as _
 from tracker.i18n import lazy_gettext as _l
-from tracker.org import queries as org_queries
-from tracker.org.models import Unit, User, person_label
-from tracker.org.queries import scoped_units, scoped_users
+from tracker.org.models import Unit, User
 from tracker.pickers import filters as filter_pickers
 from tracker.pickers.lists import People, Units
 from tracker.pickers.widgets import attach, searching
@@ -277,9 +275,7 @@ def _render_task(task: Task, active: str | None = None, form=None, status: int =
     if waiting is not None and scope.can_manage_task(current_user, task):
         recheck_forms["cancel"] = ReasonForm(formdata=None, prefix=f"cancel{waiting.id}")
     if active in ("recheck", "recheck_record") and form is not None:
-        recheck_forms["schedule" if active == "recheck" else "record"] = form
-        if active == "recheck":
-            _fill_reviewers(form, task)
+        recheck_forms["schedule" if active == "recheck" else "record"] = form  # (its pickers filled)
     html = render_template(
         "tasks/detail.html", task=task, problem=task.problem, actions=actions, forms=forms,
         rechecks=recheck_list, waiting_recheck=waiting, recheck_forms=recheck_forms,
@@ -453,13 +449,11 @@ def decide_period(period_id: int):
 
 
 def _fill_reviewers(form: RecheckForm, task: Task) -> None:
-    """Managers and leaders who read the measure, not its owner: those of the user's subtree, and those of
-    the units above the measure (its leaders, who read it too)."""
-    scoped_units(current_user)  # each person's unit then comes from the identity map
-    people = {p.id: p for p in scoped_users(current_user, roles=(Role.MANAGER, Role.VIEWER))}
-    people.update({p.id: p for p in org_queries.people_on_line(task.unit, (Role.MANAGER, Role.VIEWER))})
-    form.reviewer.choices = [("", "—")] + [(p.id, person_label(p)) for p in people.values()
-                                           if p.id != task.owner_id and scope.can_read_task(p, task)]
+    """Active managers and leaders who read the measure, not its owner: those of the measure's unit and
+    of the units above it (of the user's subtree, and the leaders above the user, who read it too)."""
+    reviewers = People((Role.MANAGER, Role.VIEWER), active=True, above=True, line=task.unit.path,
+                       skip=task.owner_id)
+    attach(form.reviewer, reviewers, blank=[("", "—")])
 
 
 def _recheck_act(task: Task, key: str, form, call, message):
@@ -490,10 +484,19 @@ def schedule_recheck(task_id: int):
     task = _load(task_id)
     form = RecheckForm(prefix="recheck")
     _fill_reviewers(form, task)
-    return _recheck_act(task, "recheck", form, lambda f: rechecks.schedule(
-        current_user, task, request_clock(), due_on=f.due_on.data,
-        reviewer=db.session.get(User, f.reviewer.data) if f.reviewer.data else None),
-        _("The re-check is scheduled; the reviewer will be reminded on the day."))
+    if searching(form) and rechecks.may_schedule(current_user, task):
+        return _render_task(task, "recheck", form)  # a picker's search without JavaScript: its matches
+
+    def call(f):
+        errors: dict = {}
+        # An unknown id gets the service's answer to one out of scope: no such person.
+        reviewer = scope.lookup(User, f.reviewer.data, "reviewer", errors, "person")
+        if errors and rechecks.may_schedule(current_user, task):  # else the service says why not
+            raise ValidationFailed(next(iter(errors.values()))[0], errors)
+        rechecks.schedule(current_user, task, request_clock(), due_on=f.due_on.data, reviewer=reviewer)
+
+    return _recheck_act(task, "recheck", form, call,
+                        _("The re-check is scheduled; the reviewer will be reminded on the day."))
 
 
 def _recheck_or_404(recheck_id: int) -> tuple[Recheck, Task]:
