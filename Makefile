@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 FLASK := $(BIN)/flask --app tracker
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install translations messages db run test test-sqlite lint bench chromium wrk clean
+.PHONY: help install translations messages db run test test-sqlite lint bench chromium wrk valgrind clean
 
 help:
 	@echo "make run    - set up, migrate, load demo data on an empty database, serve on http://127.0.0.1:5000"
@@ -59,7 +59,14 @@ wrk:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
 
-bench: install wrk
+# valgrind (Debian's package) counts instructions per request: a figure the shared cores do not move.
+valgrind:
+	@command -v valgrind >/dev/null || { \
+	  echo "Installing Debian's valgrind for the benchmarks"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq valgrind; }
+
+bench: install wrk valgrind
 	$(BIN)/python -m benchmarks.run
 
 clean:

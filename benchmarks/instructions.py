@@ -36,8 +36,11 @@ PAGES = {
     "home": ("bench_staff", "/"),
     "api": ("bench_manager", API_PATH),
     "problems": ("bench_manager", "/problems"),
+    # The API list's fixed cost (one row): what is left of a request once its rows are gone.
+    "api_1": ("bench_manager", API_PATH.replace("per_page=50", "per_page=1")),
 }
 DEFAULT_PAGES = ("overdue", "home", "api")
+BASELINE = Path(__file__).resolve().parent / "instructions_baseline.json"
 PASSWORD = "bench1234"
 
 
@@ -105,6 +108,17 @@ def measure(page: str, url: str, count: int, warmup: int) -> dict:
         totals = re.search(r"^(?:totals|summary): (\d+)", out.read_text(), re.M)
         result["instructions"] = int(totals.group(1)) / count
         return result
+
+
+def baseline(backend: str, shape: str) -> dict:
+    """The recorded figures ({page: instructions, "commit": …}) of `backend` on the workload `shape`
+    (benchmarks.workload.Shape.describe()); empty when none were recorded on that shape."""
+    if not BASELINE.exists():
+        return {}
+    recorded = json.loads(BASELINE.read_text())
+    if recorded.get("shape") != shape:
+        return {}
+    return dict(recorded.get(backend) or {}, commit=recorded["commit"])
 
 
 def main(argv=None) -> None:

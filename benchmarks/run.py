@@ -4,7 +4,7 @@ Settings (environment): BENCH_TASKS (100000) and the other generator variables (
 BENCH_BACKENDS ("sqlite,postgresql"), BENCH_REQUESTS (50 per list page), BENCH_CLIENTS (8),
 BENCH_RATE_SECONDS (20, with wrk) or BENCH_CONCURRENT_REQUESTS (800, without wrk),
 BENCH_IMPORT_ROWS (10000), BENCH_REPORT_ITEMS (10000),
-BENCH_SKIP (any of "pages,floors,profile,digest,export,import,report", comma-separated).
+BENCH_SKIP (any of "pages,floors,profile,instructions,digest,export,import,report", comma-separated).
 Results: printed, and written to benchmarks/results/<timestamp>.md. Traffic stays on 127.0.0.1.
 """
 
@@ -14,13 +14,14 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from benchmarks import floors
+from benchmarks import floors, instructions
 from benchmarks.generate import (
     RESULTS,
     ROOT,
@@ -91,6 +92,7 @@ class Outcome:
     plans: list[tuple[str, str, str]] = field(default_factory=list)  # (page, sql, plan)
     load: tuple[float, float, float] | None = None  # load average when the pages were measured
     baseline: Timing | None = None  # an anonymous /login: what any request costs with no data
+    instructions: dict[str, dict] = field(default_factory=dict)  # page name → benchmarks.instructions result
 
 
 def echo(*args) -> None:
@@ -181,6 +183,19 @@ def profile_pages(out: Outcome, url: str) -> None:
     engine.dispose()
 
 
+def count_instructions(out: Outcome, url: str) -> None:
+    """Instructions per request of the pages benchmarks.instructions knows, each under callgrind."""
+    if shutil.which("valgrind") is None:
+        out.instructions["—"] = {"error": "valgrind is not installed (make bench installs Debian's)"}
+        return
+    for page in instructions.DEFAULT_PAGES:
+        echo(f"  instructions: {page} (callgrind, 2–4 min)")
+        try:
+            out.instructions[page] = instructions.measure(page, url, count=5, warmup=3)
+        except SystemExit as e:
+            out.instructions[page] = {"error": str(e).splitlines()[0]}
+
+
 def job(name: str, url: str, *args: str, **env: str) -> dict:
     """Run one benchmarks.jobs job in its own process; its RESULT line, or the error."""
     echo(f"  job {name} {' '.join(args)}")
@@ -268,6 +283,8 @@ def run_backend(backend: str, shape: Shape, cfg: Settings) -> Outcome:
     if "profile" not in cfg.skip:
         echo("  in-process profile")
         profile_pages(out, url)
+    if "instructions" not in cfg.skip:
+        count_instructions(out, url)
     run_jobs(out, url, scratch, shape.resolved(), cfg)
     return out
 
@@ -293,6 +310,26 @@ def _page_row(page: Page, cfg: Settings) -> str:
     floor = f"{ms(page.floor.median)}" if page.floor and page.floor.samples else "—"
     return (f"| {page.title} `{page.path}` | {ms(t.median)} | {ms(t.p95)} | {floor} | "
             f"{f'{ratio:.1f}×{flag}' if ratio is not None else '—'} | {', '.join(details)} |")
+
+
+def _instruction_rows(out: Outcome, shape: Shape) -> list[str]:
+    """One row per page: millions of instructions per request, and the recorded figure before issue 16
+    (benchmarks/instructions_baseline.json) when this run has the shape it was measured on."""
+    before = instructions.baseline(out.backend, shape.resolved().describe())
+    rows = []
+    for page, r in out.instructions.items():
+        if "error" in r:
+            rows.append(f"| instructions: {page} | failed | | | | {r['error']} |")
+            continue
+        user, path = instructions.PAGES[page]
+        details = [f"{r['count']} requests under callgrind, HTTP {r['status']}, {r['bytes'] / 1024:,.0f} KB"]
+        if page in before:
+            was = before[page] / 1e6
+            now = r["instructions"] / 1e6
+            details.append(f"before: {was:.1f} M at {before['commit']} ({now / was - 1:+.0%})")
+        rows.append(f"| instructions: {page} `{path}` ({user}) | {r['instructions'] / 1e6:.1f} M | | | | "
+                    f"{', '.join(details)} |")
+    return rows
 
 
 def _mem(job: dict) -> str:
@@ -335,7 +372,7 @@ def _job_rows(jobs: dict) -> list[str]:
     return rows
 
 
-def table(out: Outcome, cfg: Settings) -> str:
+def table(out: Outcome, cfg: Settings, shape: Shape) -> str:
     name = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[out.backend]
     if out.problem:
         return f"### {name}\n\n{out.problem}\n"
@@ -362,6 +399,7 @@ def table(out: Outcome, cfg: Settings) -> str:
             tool = "wrk" if WRK else "Python client"
             lines.append(f"| {title} | {rate.per_second:,.0f} req/s | | | | "
                          f"{rate.done:,} requests in {rate.seconds:.1f} s ({tool}){errors} |")
+    lines += _instruction_rows(out, shape)
     lines += _job_rows(out.jobs)
     return "\n".join(lines) + "\n"
 
@@ -402,7 +440,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     outcomes = [run_backend(b, shape, cfg) for b in cfg.backends]
-    report = [header(shape, cfg)] + [table(o, cfg) for o in outcomes]
+    report = [header(shape, cfg)] + [table(o, cfg, shape) for o in outcomes]
     text = "\n".join(report)
     echo("\n" + text)
     target = RESULTS / f"{datetime.now():%Y%m%d-%H%M%S}.md"

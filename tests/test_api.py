@@ -338,6 +338,23 @@ def test_task_filters_and_paging(org, api, data, make):
     assert mgr.get("/tasks", per_page=2, page=99).get_json()["items"] == []
 
 
+def test_list_items_are_the_measures_own_bodies(org, api, data, make, clock):
+    """The list reads plain rows, the detail the ORM Task: every field of every state must agree."""
+    late = make.task(org.mgr_a, data.problem_a, owner=org.staff_a, deadline=TODAY - timedelta(days=2),
+                     allow_past_deadline=True, target="目标<b>")
+    task_services.submit(data.task_a, org.staff_a, clock, result="已完成 & 验证")
+    task_services.start(data.task_a1, org.staff_a1, clock)
+    db.session.commit()
+    mgr = api(org.mgr_root)
+    items = mgr.get("/tasks", per_page=50).get_json()["items"]
+    assert {t["id"] for t in items} == {data.task_a.id, data.task_a1.id, data.task_b.id, late.id}
+    for item in items:
+        assert item == mgr.get(f"/tasks/{item['id']}").get_json()
+    states = {t["state"] for t in items}
+    assert {"submitted", "in_progress", "assigned"} <= states and any(t["overdue"] for t in items)
+    assert next(t for t in items if t["id"] == data.task_a.id)["submitted_at"] is not None
+
+
 def test_overdue_filter_and_light(org, api, data, make, clock):
     make.task(org.mgr_a, data.problem_a, owner=org.staff_a, deadline=TODAY - timedelta(days=2),
               allow_past_deadline=True)

@@ -30,6 +30,7 @@ ENV_SETTINGS: dict[str, type] = {
     "ALLOW_SELF_VERIFY": bool,
     "EVIDENCE_REQUIRED_ON_SUBMIT": bool,
     "PER_PAGE": int,
+    "LIST_COUNT_LIMIT": int,
     "LEDGER_IMPORT_MAX_BYTES": int,
     "LEDGER_IMPORT_MAX_ROWS": int,
     "LEDGER_IMPORT_MAX_CELLS": int,
@@ -106,6 +107,9 @@ DEFAULTS = {
     "ALLOW_SELF_VERIFY": False,
     "EVIDENCE_REQUIRED_ON_SUBMIT": False,
     "PER_PAGE": 50,
+    # Lists count their matches up to this many (and ten pages past the one shown); beyond, the pager
+    # says "more than N" (tracker.pagination): the count no longer grows with the table.
+    "LIST_COUNT_LIMIT": 1000,
     # SQLite only: WAL lets readers run while one writer commits; NORMAL fsyncs at checkpoints.
     "SQLITE_JOURNAL_MODE": "WAL",
     "SQLITE_SYNCHRONOUS": "NORMAL",

@@ -247,7 +247,11 @@ def page_schema(item: str) -> dict:
         "type": "object", "additionalProperties": False, "required": ["items", "total", "page", "per_page"],
         "properties": {
             "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
-            "total": {"type": "integer", "minimum": 0, "description": "Every match, not only this page."},
+            "total": {"type": "integer", "minimum": 0,
+                      "description": "Every match, not only this page, while `total_exact` is true; else a "
+                                     "lower bound (matches are counted up to LIST_COUNT_LIMIT past the "
+                                     "page and ten pages ahead, so a long list stays fast)."},
+            "total_exact": {"type": "boolean", "description": "False when `total` is a lower bound."},
             "page": {"type": "integer", "minimum": 1},
             "per_page": {"type": "integer", "minimum": 1, "maximum": s.MAX_PER_PAGE},
         },

@@ -650,8 +650,8 @@ def review_chain_json(unit, applies, steps) -> dict:
          "reviewer_id": s.reviewer.id if s.reviewer else None} for i, s in enumerate(steps, start=1)]}
 
 
-def page_json(items: list, total: int, page: int, per_page: int) -> dict:
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+def page_json(items: list, total: int, page: int, per_page: int, exact: bool = True) -> dict:
+    return {"items": items, "total": total, "total_exact": exact, "page": page, "per_page": per_page}
 
 
 def notice_json(notice, today: date) -> dict:

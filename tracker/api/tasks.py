@@ -52,7 +52,7 @@ def list_tasks():
     # The count needs no order; sorting by owner or unit joins a table it does not need either.
     count = stmt if sort[0] not in ("owner", "unit") else queries.task_query(
         actor(), request_clock(), filters, ("created", False), load=False)
-    return paged(stmt, count, _serialiser())
+    return paged(stmt, count, _serialiser(), rows=queries.api_rows)
 
 
 @bp.post("/tasks")
@@ -162,8 +162,8 @@ def list_periods(task_id: int):
     task = task_or_404(task_id)
     rows = periods.periods(task, request_clock(), actor().language or "zh")
     files = queries.period_evidence(task)
-    return {"items": [schemas.period_row_json(r, files) for r in rows], "total": len(rows), "page": 1,
-            "per_page": max(len(rows), 1)}
+    items = [schemas.period_row_json(r, files) for r in rows]
+    return schemas.page_json(items, len(rows), 1, max(len(rows), 1))
 
 
 @bp.post("/tasks/<int:task_id>/periods")
@@ -192,8 +192,7 @@ def list_rechecks(task_id: int):
     """The re-checks (回头看) of a measure, oldest first."""
     task = task_or_404(task_id)
     rows = rechecks.of_task(task)
-    return {"items": [schemas.recheck_json(r) for r in rows], "total": len(rows), "page": 1,
-            "per_page": max(len(rows), 1)}
+    return schemas.page_json([schemas.recheck_json(r) for r in rows], len(rows), 1, max(len(rows), 1))
 
 
 @bp.post("/tasks/<int:task_id>/reviews")

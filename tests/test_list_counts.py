@@ -1,0 +1,103 @@
+"""Lists count their matches only up to LIST_COUNT_LIMIT past the page (issue 17): the pager then says
+"more than N", the API a lower bound with total_exact false; every count statement is bounded."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tracker import pagination
+from tracker.auth import tokens
+from tracker.extensions import db
+
+LIMIT = 5  # the tests' LIST_COUNT_LIMIT; with per_page=1 a page counts up to max(5, offset + 11)
+
+
+@pytest.fixture
+def fifteen(app, org, make):
+    """Fifteen measures in A (and its problems), and a count limit of 5."""
+    app.config["LIST_COUNT_LIMIT"] = LIMIT
+    problem = make.problem(org.mgr_a)
+    made = [make.task(org.mgr_a, problem, owner=org.staff_a) for _ in range(15)]
+    db.session.commit()
+    return made
+
+
+def _total(html: str) -> str:
+    return re.search(r'data-total="([^"]*)"', html).group(1)
+
+
+@pytest.mark.parametrize("sort", ["deadline", "-deadline", "owner", "state"])
+def test_a_long_list_says_more_than_what_it_counted(client, org, fifteen, login_as, sort):
+    login_as(org.mgr_a)
+    first = client.get("/tasks", query_string={"per_page": 1, "sort": sort}).get_data(as_text=True)
+    assert _total(first) == "11+"  # counted up to ten pages past the first, then it stopped
+    assert "共11条以上" in first or "More than 11" in first
+    assert re.search(r'>\s*11\s*</a>', first) is None  # no last-page link it cannot vouch for
+    assert "page=2" in first  # "next" and the pages ahead work
+    deep = client.get("/tasks", query_string={"per_page": 1, "page": 10, "sort": sort}).get_data(as_text=True)
+    assert _total(deep) == "15"  # from page 10 the count reaches every match: exact again
+    assert len(re.findall(r'<tr data-task="', deep)) == 1
+
+
+def test_a_short_list_is_counted_exactly(client, org, fifteen, login_as):
+    login_as(org.mgr_a)
+    html = client.get("/tasks", query_string={"per_page": 2}).get_data(as_text=True)
+    assert _total(html) == "15" and "共15条" in html  # 15 ≤ max(5, 22)
+    assert re.search(r'>\s*8\s*</a>', html)  # the last page's link
+
+
+def test_the_problem_list_is_capped_too(app, client, org, make, login_as):
+    app.config["LIST_COUNT_LIMIT"] = LIMIT
+    for _ in range(13):
+        make.problem(org.mgr_a)
+    db.session.commit()
+    login_as(org.mgr_a)
+    html = client.get("/problems", query_string={"per_page": 1}).get_data(as_text=True)
+    assert _total(html) == "11+"
+    assert _total(client.get("/problems", query_string={"per_page": 2}).get_data(as_text=True)) == "13"
+
+
+def test_the_api_gives_a_lower_bound_and_says_so(client, org, fifteen, clock):
+    _, raw = tokens.create_token(org.mgr_a, clock, name="t")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = client.get("/api/v1/tasks?per_page=1", headers=headers).get_json()
+    assert (body["total"], body["total_exact"], len(body["items"])) == (11, False, 1)
+    body = client.get("/api/v1/tasks?per_page=1&page=15", headers=headers).get_json()
+    assert (body["total"], body["total_exact"], len(body["items"])) == (15, True, 1)
+    body = client.get("/api/v1/tasks?per_page=20", headers=headers).get_json()
+    assert (body["total"], body["total_exact"], len(body["items"])) == (15, True, 15)
+    seen = set()
+    for page in range(1, 16):  # paging through a capped list still reaches every measure
+        seen |= {t["id"] for t in client.get(f"/api/v1/tasks?per_page=1&page={page}",
+                                               headers=headers).get_json()["items"]}
+    assert seen == {t.id for t in fifteen}
+
+
+@pytest.mark.parametrize("path, args", [
+    ("/tasks", {}), ("/tasks", {"overdue": 1}), ("/tasks", {"sort": "state"}), ("/problems", {})])
+def test_every_count_of_a_list_page_is_bounded(client, org, fifteen, login_as, queries, path, args):
+    """A COUNT without a LIMIT inside it reads every match: none is left on the list pages."""
+    login_as(org.mgr_a)
+    with queries() as statements:
+        assert client.get(path, query_string=dict(args, page=3, per_page=2)).status_code == 200
+    # The list's counts (the user's own unread notifications, in the layout, are theirs alone).
+    counts = [s for s in statements if re.search(r"\bcount\(", s, re.I) and "FROM notifications" not in s]
+    assert counts
+    for statement in counts:
+        assert re.search(r"\bLIMIT\b", statement, re.I), statement
+
+
+def test_count_upto_stops_at_its_limit(app, org, fifteen):
+    import sqlalchemy as sa
+
+    from tracker.tasks.models import Task
+
+    stmt = sa.select(Task.id)
+    conn = db.session.connection()
+    assert pagination.count_upto(conn, stmt, 100) == 15
+    assert pagination.count_upto(conn, stmt, 15) == 15
+    assert pagination.count_upto(conn, stmt, 14) == 15  # one more than the limit: "more than 14"
+    assert pagination.count_upto(conn, stmt, 3) == 4
