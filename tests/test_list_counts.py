@@ -101,3 +101,110 @@ def test_count_upto_stops_at_its_limit(app, org, fifteen):
     assert pagination.count_upto(conn, stmt, 15) == 15
     assert pagination.count_upto(conn, stmt, 14) == 15  # one more than the limit: "more than 14"
     assert pagination.count_upto(conn, stmt, 3) == 4
+
+
+# --- cursors (keyset pagination) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def varied(org, make, clock):
+    """Measures with tied deadlines, overdue ones, no deadline (ongoing), several owners, units and
+    states: every order has ties and NULL groups to walk through."""
+    from datetime import timedelta
+
+    from conftest import TODAY
+
+    from tracker.enums import TaskType
+    from tracker.tasks import services
+
+    made = []
+    owners = [org.staff_a, org.staff_a1, org.mgr_a]
+    for i in range(14):
+        problem = make.problem(org.mgr_a)
+        kw = {"owner": owners[i % 3]}
+        if i % 5 == 4:
+            kw.update(type=TaskType.ONGOING, deadline=None)
+        else:
+            kw.update(deadline=TODAY + timedelta(days=(i % 4) * 7 - 10), allow_past_deadline=True)
+        made.append(make.task(org.mgr_a, problem, **kw))
+    services.start(made[1], made[1].owner, clock)
+    services.submit(made[2], made[2].owner, clock, result="完成")
+    db.session.commit()
+    return made
+
+
+def _walk(client, headers, path, params, per_page):
+    """Every id of a list, page after page by next_cursor; and the pages' count."""
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = dict(params, per_page=per_page, **({"cursor": cursor} if cursor else {}))
+        body = client.get(path, query_string=query, headers=headers).get_json()
+        assert body["page"] == (None if cursor else 1)
+        seen += [item["id"] for item in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen, pages
+        assert pages < 50
+
+
+def _headers(user, clock):
+    _, raw = tokens.create_token(user, clock, name="t")
+    db.session.commit()
+    return {"Authorization": f"Bearer {raw}"}
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"sort": "-deadline"}, {"sort": "state"}, {"sort": "-state"}, {"sort": "owner"}, {"sort": "-owner"},
+    {"sort": "unit"}, {"sort": "number"}, {"sort": "-created"}, {"overdue": "true"},
+    {"overdue": "true", "sort": "-deadline"}, {"state": "open", "sort": "deadline"},
+])
+def test_a_cursor_walk_gives_the_list_in_its_order(client, org, varied, clock, params):
+    headers = _headers(org.mgr_root, clock)
+    whole = [t["id"] for t in client.get("/api/v1/tasks", query_string=dict(params, per_page=200),
+                                         headers=headers).get_json()["items"]]
+    assert whole
+    for per_page in (1, 3, 5):
+        walked, pages = _walk(client, headers, "/api/v1/tasks", params, per_page)
+        assert walked == whole
+        assert pages == len(whole) // per_page + 1  # the last, short or empty, has no next_cursor
+
+
+def test_a_cursor_walk_stays_in_scope(client, org, varied, make, clock):
+    make.task(org.mgr_b, owner=org.staff_b)  # another unit's measure, never in staff_a1's list
+    db.session.commit()
+    headers = _headers(org.staff_a1, clock)
+    whole = [t["id"] for t in client.get("/api/v1/tasks?per_page=200", headers=headers).get_json()["items"]]
+    assert _walk(client, headers, "/api/v1/tasks", {}, 2)[0] == whole
+    assert {t.id for t in varied if t.owner_id == org.staff_a1.id} == set(whole)
+
+
+def test_other_lists_walk_by_cursor_too(client, org, varied, clock):
+    headers = _headers(org.mgr_root, clock)
+    for path in ("/api/v1/problems", "/api/v1/units", "/api/v1/sources"):
+        body = client.get(path, query_string={"per_page": 200}, headers=headers).get_json()
+        assert "items" in body, (path, body)
+        whole = [i["id"] for i in body["items"]]
+        assert _walk(client, headers, path, {}, 4)[0] == whole
+
+
+def test_a_cursor_that_is_not_the_apps_own_is_refused(client, org, varied, clock):
+    headers = _headers(org.mgr_root, clock)
+    first = client.get("/api/v1/tasks?per_page=2&sort=owner", headers=headers).get_json()["next_cursor"]
+    problems = client.get("/api/v1/problems?per_page=2", headers=headers).get_json()["next_cursor"]
+    for bad, sort in [(first[:-2] + "xx", "owner"),  # tampered
+                      (first, "-owner"),  # another order of the same list
+                      (problems, "owner"),  # another list's
+                      ("junk", ""), ("x" * 1001, "")]:
+        answer = client.get("/api/v1/tasks", query_string={"cursor": bad, "sort": sort}, headers=headers)
+        assert answer.status_code == 422 and "cursor" in answer.get_json()["fields"], bad
+
+
+def test_a_cursor_page_seeks_instead_of_skipping(client, org, varied, clock, queries):
+    headers = _headers(org.mgr_root, clock)
+    cursor = client.get("/api/v1/tasks?per_page=2&overdue=true", headers=headers).get_json()["next_cursor"]
+    with queries() as statements:
+        client.get("/api/v1/tasks", query_string={"per_page": 2, "overdue": "true", "cursor": cursor},
+                   headers=headers)
+    page = [s for s in statements if "FROM tasks" in s and "LIMIT" in s and "count(" not in s]
+    assert page and all(re.search(r"tasks\.deadline >=", s) for s in page)  # the index range's start

@@ -10,7 +10,7 @@ from flask_babel import refresh as refresh_locale
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from tracker import scope
+from tracker import keyset, scope
 from tracker.api import errors, schemas
 from tracker.api.errors import ApiError
 from tracker.auth import bearer, tokens
@@ -130,10 +130,11 @@ def raise_errors(errs: dict) -> None:
         raise ValidationFailed(next(iter(errs.values()))[0], errs)
 
 
-def page_args() -> tuple[int, int]:
+def page_args() -> tuple[int, int, str | None]:
+    """page, per_page and cursor from the query string."""
     args = schemas.query(schemas.PAGING)
     per_page = args["per_page"] or min(current_app.config["PER_PAGE"], schemas.MAX_PER_PAGE)
-    return args["page"], per_page
+    return args["page"], per_page, args["cursor"]
 
 
 # The rows of a page by their ids, one statement per model, built once: building it again on every
@@ -141,11 +142,28 @@ def page_args() -> tuple[int, int]:
 _BY_IDS: dict = {}
 
 
+def _cursor_list() -> str:
+    """What a cursor belongs to: this list in this order (a cursor of another is refused)."""
+    return f"{request.endpoint}:{request.args.get('sort') or ''}"
+
+
 def paged(stmt, count_stmt, serialise, *options, rows=None) -> dict:
     """One count query and one page query, whatever the number of rows; `serialise` maps a row to JSON.
-    `rows(ids)` ({id: row}) reads the page's rows in place of the ORM (plain rows cost less to build)."""
-    page, per_page = page_args()
-    offset = (page - 1) * per_page
+    `rows(ids)` ({id: row}) reads the page's rows in place of the ORM (plain rows cost less to build).
+
+    A page is asked for by number (`page`) or by the `cursor` of the page before (`next_cursor`),
+    which seeks past that page's last row instead of reading and dropping every row before it."""
+    page, per_page, raw_cursor = page_args()
+    keys = keyset.order_keys(stmt)
+    if raw_cursor:
+        values = keyset.decode(_cursor_list(), raw_cursor, len(keys))
+        if values is None:
+            raise ValidationFailed(_l("Some query parameters are wrong; see `fields`."),
+                                   {"cursor": [_l("Not a cursor of this list in this order; start again "
+                                                  "without it.")]})
+        stmt, page, offset = stmt.where(keyset.after(keys, values)), None, 0
+    else:
+        offset = (page - 1) * per_page
     # Counted up to a limit past the page, as the list pages are (tracker.pagination).
     limit = min(max(count_limit(), offset + per_page * (PAGES_AHEAD + 1)), MAX_ID)
     total = count_upto(db.session.connection(), count_stmt, limit)
@@ -153,8 +171,10 @@ def paged(stmt, count_stmt, serialise, *options, rows=None) -> dict:
     # otherwise walked another index fetching 55k whole rows to find 50 overdue ones.
     entity = stmt.column_descriptions[0]["entity"]
     # Past MAX_ID rows there is nothing, and a larger OFFSET overflows the database's integer.
-    ids = (db.session.scalars(stmt.with_only_columns(entity.id).limit(per_page).offset(offset)).all()
-           if offset < MAX_ID else [])
+    heads = (db.session.execute(stmt.with_only_columns(entity.id, *(k for k, _ in keys))
+                                .limit(per_page).offset(offset)).all()
+             if offset < MAX_ID else [])
+    ids = [head[0] for head in heads]
     if not ids:
         found = {}
     elif rows is not None:
@@ -168,7 +188,9 @@ def paged(stmt, count_stmt, serialise, *options, rows=None) -> dict:
                 _BY_IDS[entity] = by_ids
         found = {r.id: r for r in db.session.scalars(by_ids, {"ids": ids})}
     items = [serialise(found[i]) for i in ids if i in found]
-    return schemas.page_json(items, min(total, limit), page, per_page, exact=total <= limit)
+    following = keyset.encode(_cursor_list(), heads[-1][1:]) if len(heads) == per_page else None
+    return schemas.page_json(items, min(total, limit), page, per_page, exact=total <= limit,
+                             next_cursor=following)
 
 
 def created(body: dict):

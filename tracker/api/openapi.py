@@ -252,8 +252,11 @@ def page_schema(item: str) -> dict:
                                      "lower bound (matches are counted up to LIST_COUNT_LIMIT past the "
                                      "page and ten pages ahead, so a long list stays fast)."},
             "total_exact": {"type": "boolean", "description": "False when `total` is a lower bound."},
-            "page": {"type": "integer", "minimum": 1},
+            "page": {"type": "integer", "minimum": 1, "nullable": True,
+                     "description": "The page's number; null for a page asked for by `cursor`."},
             "per_page": {"type": "integer", "minimum": 1, "maximum": s.MAX_PER_PAGE},
+            "next_cursor": {"type": "string", "nullable": True,
+                            "description": "Pass as `cursor` for the next page; null on the last page."},
         },
     }
 

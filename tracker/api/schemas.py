@@ -433,6 +433,8 @@ PAGING = {
     "page": Q("integer", "Page number, from 1.", maximum=MAX_PAGE, default=1),
     "per_page": Q("integer", f"Items per page, at most {MAX_PER_PAGE} (default: the PER_PAGE setting, 50).",
                   maximum=MAX_PER_PAGE),
+    "cursor": Q("string", "The `next_cursor` of the page before (same list, same `sort`): the page after "
+                "it, however deep, at the cost of the first; `page` is then ignored.", max_length=1000),
 }
 TASK_FILTERS = {
     "state": Q("enum", "A state, or `open` for assigned, in progress or submitted.",
@@ -650,8 +652,10 @@ def review_chain_json(unit, applies, steps) -> dict:
          "reviewer_id": s.reviewer.id if s.reviewer else None} for i, s in enumerate(steps, start=1)]}
 
 
-def page_json(items: list, total: int, page: int, per_page: int, exact: bool = True) -> dict:
-    return {"items": items, "total": total, "total_exact": exact, "page": page, "per_page": per_page}
+def page_json(items: list, total: int, page: int | None, per_page: int, exact: bool = True,
+              next_cursor: str | None = None) -> dict:
+    return {"items": items, "total": total, "total_exact": exact, "page": page, "per_page": per_page,
+            "next_cursor": next_cursor}
 
 
 def notice_json(notice, today: date) -> dict:
