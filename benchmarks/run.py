@@ -4,7 +4,8 @@ Settings (environment): BENCH_TASKS (100000) and the other generator variables (
 BENCH_BACKENDS ("sqlite,postgresql"), BENCH_REQUESTS (50 per list page), BENCH_CLIENTS (8),
 BENCH_RATE_SECONDS (20, with wrk) or BENCH_CONCURRENT_REQUESTS (800, without wrk),
 BENCH_IMPORT_ROWS (10000), BENCH_REPORT_ITEMS (10000),
-BENCH_SKIP (any of "pages,floors,profile,instructions,digest,export,import,report", comma-separated).
+BENCH_SKIP (any of "pages,floors,profile,instructions,digest,export,import,report", comma-separated),
+BENCH_SCALE=1 (then also benchmarks.scale: the list pages at 20k, 200k and 1M measures side by side).
 Results: printed, and written to benchmarks/results/<timestamp>.md. Traffic stays on 127.0.0.1.
 """
 
@@ -447,6 +448,10 @@ def main() -> None:
     target.write_text(text + "\n" + "\n".join(appendix(o) for o in outcomes))
     took = time.perf_counter() - started
     echo(f"written to {target.relative_to(ROOT)} (with query plans); {took:.0f} s in all")
+    if os.environ.get("BENCH_SCALE"):  # the lists at 20k, 200k and 1M measures (benchmarks/scale.py)
+        from benchmarks import scale
+
+        scale.main([arg for b in cfg.backends for arg in ("--backend", b)])
 
 
 if __name__ == "__main__":

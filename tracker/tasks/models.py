@@ -26,6 +26,8 @@ from tracker.review.models import Rating, TaskReviewStep
 
 # Open work that can fall overdue: the predicate of the partial index ix_tasks_overdue_deadline.
 OVERDUE_WORK_SQL = "state IN ('assigned', 'in_progress') AND type <> 'ongoing'"
+# Open measures: the predicate of ix_tasks_owner_open (a person's own, in deadline order).
+OPEN_SQL = "state IN ('assigned', 'in_progress', 'submitted')"
 PENDING_SQL = "state = 'pending'"
 # Measures whose owner has not signed for them (签收) yet; written as each database renders the
 # clause of Task.awaiting_ack_clause, so the planners match the partial index.
@@ -148,6 +150,10 @@ class Task(TaskRules, db.Model):
         # counts from an index that holds every column the query names).
         sa.Index("ix_tasks_overdue_deadline", "deadline", "id", "unit_id", "owner_id", "state", "type",
                  sqlite_where=sa.text(OVERDUE_WORK_SQL), postgresql_where=sa.text(OVERDUE_WORK_SQL)),
+        # 我的任务: a person's open measures by urgency in runs of deadline order, and their counters,
+        # from the index alone however many measures the table holds.
+        sa.Index("ix_tasks_owner_open", "owner_id", "deadline", "id", "state", "type",
+                 sqlite_where=sa.text(OPEN_SQL), postgresql_where=sa.text(OPEN_SQL)),
         # The 签收 reminders and the "not signed for" filter: only the few that wait.
         sa.Index("ix_tasks_awaiting_ack", "assigned_at", "unit_id", "owner_id",
                  sqlite_where=sa.text(AWAITING_ACK_SQL["sqlite"]),
@@ -164,6 +170,11 @@ class Task(TaskRules, db.Model):
             cls.state.in_(_inline(OVERDUE_STATES)),
             cls.type != sa.literal(TaskType.ONGOING.value, literal_execute=True),
         )
+
+    @classmethod
+    def open_clause(cls):
+        """SQL for "open" with the states as literals: it matches ix_tasks_owner_open's predicate."""
+        return cls.state.in_(_inline(OPEN_STATES))
 
     @classmethod
     def due_soon_clause(cls, today: date, due_soon_days: int):

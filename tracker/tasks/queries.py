@@ -418,12 +418,23 @@ _HOME_ROWS = (sa.select(Task.id, _CUT(Task.measure, 1, LIST_TEXT), Task.type, Ta
 
 
 def my_open_tasks(actor: User, clock: Clock, limit: int) -> list[HomeRow]:
-    """The actor's own open tasks: red, then yellow, then green, then by deadline."""
+    """The actor's own open tasks: red, then yellow, then green, each by deadline (none last).
+
+    Read as three runs, each in deadline order off ix_tasks_owner_open and stopping at `limit`, instead
+    of one sort of every open measure the person holds by a CASE no index gives."""
     today, days = clock.today(), current_app.config["DUE_SOON_DAYS"]
-    stmt = (_HOME_ROWS.where(Task.owner_id == actor.id, Task.state.in_(OPEN_STATES))
-            .order_by(light_rank(today, days), Task.deadline.is_(None), Task.deadline, Task.id)
-            .limit(limit))
-    return [HomeRow(row) for row in db.session.execute(stmt)]
+    mine = _HOME_ROWS.where(Task.owner_id == actor.id, Task.open_clause())
+    red, yellow = Task.overdue_clause(today), Task.due_soon_clause(today, days)
+    # Green: what is neither (ongoing measures, and deadlines past the due-soon window).
+    green = sa.or_(Task.type == TaskType.ONGOING, Task.deadline > today + timedelta(days=days))
+    rows: list[HomeRow] = []
+    for where, order in ((red, (Task.deadline, Task.id)), (yellow, (Task.deadline, Task.id)),
+                         (green, (Task.deadline.is_(None), Task.deadline, Task.id))):
+        rows += [HomeRow(row) for row in db.session.execute(mine.where(where).order_by(*order)
+                                                             .limit(limit - len(rows)))]
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 def _count(cond):
@@ -441,7 +452,7 @@ def my_counters(actor: User, clock: Clock) -> dict[str, int]:
             count(Task.state == TaskState.IN_PROGRESS).label("in_progress"),
             count(Task.state == TaskState.SUBMITTED).label("submitted"),
             sa.func.count(Task.id).label("open"),
-        ).where(Task.owner_id == actor.id, Task.state.in_(OPEN_STATES))
+        ).where(Task.owner_id == actor.id, Task.open_clause())  # from ix_tasks_owner_open alone
     ).one()
     return {key: int(value or 0) for key, value in row._mapping.items()}
 

@@ -1,5 +1,6 @@
-"""Lists count their matches only up to LIST_COUNT_LIMIT past the page (issue 17): the pager then says
-"more than N", the API a lower bound with total_exact false; every count statement is bounded."""
+"""Lists whose cost does not grow with the table (issue 17): counts only up to LIST_COUNT_LIMIT past the
+page (the pager then says "more than N", the API a lower bound with total_exact false), the API's
+cursors, and 我的任务 read in index-ordered runs; each checked against the plain one-sort answer."""
 
 from __future__ import annotations
 
@@ -208,3 +209,42 @@ def test_a_cursor_page_seeks_instead_of_skipping(client, org, varied, clock, que
                    headers=headers)
     page = [s for s in statements if "FROM tasks" in s and "LIMIT" in s and "count(" not in s]
     assert page and all(re.search(r"tasks\.deadline >=", s) for s in page)  # the index range's start
+
+
+# --- 我的任务 in runs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 8, 100])
+def test_my_open_tasks_in_runs_is_the_one_sort_order(app, org, make, clock, limit):
+    """Red, then yellow, then green, by deadline, ongoing ones without a deadline last: the three
+    index-ordered runs give what one sort by the light's rank gave."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+    from conftest import TODAY
+
+    from tracker.enums import OPEN_STATES, TaskType
+    from tracker.tasks import queries, services
+    from tracker.tasks.models import Task
+
+    me = org.staff_a
+    made = []
+    for days in (-9, -3, -3, 0, 2, 5, 6, 30, 45):
+        made.append(make.task(org.mgr_a, owner=me, deadline=TODAY + timedelta(days=days),
+                              allow_past_deadline=True))
+    made.append(make.task(org.mgr_a, owner=me, type=TaskType.ONGOING, deadline=None))
+    made.append(make.task(org.mgr_a, owner=me, type=TaskType.ONGOING, deadline=TODAY - timedelta(days=4),
+                          allow_past_deadline=True))
+    services.submit(made[0], me, clock, result="完成")  # past its deadline, but submitted: yellow
+    services.start(made[2], me, clock)
+    make.task(org.mgr_a, owner=org.staff_a1, deadline=TODAY - timedelta(days=20), allow_past_deadline=True)
+    db.session.commit()
+    days = app.config["DUE_SOON_DAYS"]
+    expected = db.session.scalars(
+        sa.select(Task.id).where(Task.owner_id == me.id, Task.state.in_(OPEN_STATES))
+        .order_by(queries.light_rank(TODAY, days), Task.deadline.is_(None), Task.deadline, Task.id)
+        .limit(limit)).all()
+    got = [row.id for row in queries.my_open_tasks(me, clock, limit)]
+    assert got == expected
+    lights = [row.light(TODAY, days).value for row in queries.my_open_tasks(me, clock, 100)]
+    assert lights == sorted(lights, key=["red", "yellow", "green"].index) and len(lights) == 11

@@ -1,0 +1,177 @@
+"""How list pages grow with the table: the same pages at 20k, 200k and 1M measures, side by side.
+
+    python -m benchmarks.scale [--backend sqlite|postgresql ...] [--sizes 20000,200000,1000000]
+                               [--requests 30] [--keep]
+
+Each size gets its own database (bench_scale_<n>: a PostgreSQL database, or a SQLite file under
+benchmarks/results/), generated once with the comparison shape of benchmarks/README.md scaled to n
+measures (200 people in one unit, deadlines today ± 60 days, 40 % closed) and reused while it is
+there. The pages are requested in-process through the test client (no HTTP, no other process), each
+`--requests` times after three warm-up requests; the median is printed, and the ratio to the
+smallest size. The API's deep page is asked for both ways: `page=50`, and the cursor the 49 pages
+before it handed on (untimed walk). `make bench` runs it with BENCH_SCALE=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+from benchmarks.generate import RESULTS, generate, postgres_problem, postgres_url, sqlite_url
+from benchmarks.workload import BENCH_PASSWORD, MANAGER, STAFF, Shape
+
+API = "/api/v1/tasks?overdue=true&per_page=50"
+# (title, user, path); "cursor" pages are the API's page 50 asked for by cursor.
+PAGES = [
+    ("整改清单 overdue, page 1", MANAGER, "/tasks?overdue=1"),
+    ("整改清单 overdue, page 50", MANAGER, "/tasks?overdue=1&page=50"),
+    ("整改清单 all (default order), page 1", MANAGER, "/tasks"),
+    ("整改清单 all (default order), page 50", MANAGER, "/tasks?page=50"),
+    ("问题清单, page 1", MANAGER, "/problems"),
+    ("问题清单, page 50", MANAGER, "/problems?page=50"),
+    ("我的任务 (staff)", STAFF, "/"),
+    ("API list overdue, page 1", MANAGER, API),
+    ("API list overdue, page 50", MANAGER, API + "&page=50"),
+    ("API list overdue, page 50 by cursor", MANAGER, "cursor"),
+]
+
+
+def shape(tasks: int) -> Shape:
+    return Shape(tasks=tasks, users=200, one_unit=True, deadline_spread=60, closed_share=0.4)
+
+
+def database(backend: str, tasks: int) -> str:
+    name = f"bench_scale_{tasks}"
+    return postgres_url(name) if backend == "postgresql" else sqlite_url(name)
+
+
+def _exists(url: str, tasks: int) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT count(*) FROM tasks")) == tasks
+    except Exception:  # no database, no table: generate it
+        return False
+    finally:
+        engine.dispose()
+
+
+def _ensure(backend: str, tasks: int) -> tuple[str, float | None]:
+    """The size's database, generated unless it is there; the generation's seconds (None: reused)."""
+    url = database(backend, tasks)
+    if _exists(url, tasks):
+        return url, None
+    started = time.perf_counter()
+    generate(url, shape(tasks).resolved(), echo=lambda *a: print("   ", *a, flush=True))
+    return url, time.perf_counter() - started
+
+
+def _app(url: str):
+    os.environ["TRACKER_INSTANCE_PATH"] = tempfile.mkdtemp(prefix="scale-")
+    from tracker import create_app
+
+    return create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "SCHEDULER_ENABLED": False,
+                       "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "LOG_LEVEL": "WARNING"})
+
+
+def _token(app, username: str) -> str:
+    from benchmarks.instructions import _token as token
+
+    return token(app, username)
+
+
+def measure(url: str, requests: int) -> dict[str, float]:
+    """Median seconds per page."""
+    app = _app(url)
+    clients = {}
+    for user in (MANAGER, STAFF):
+        client = app.test_client()
+        if client.post("/login", data={"username": user, "password": BENCH_PASSWORD}).status_code != 302:
+            raise SystemExit(f"cannot log in as {user}")
+        clients[user] = client
+    headers = {"Authorization": f"Bearer {_token(app, MANAGER)}"}
+    api = app.test_client()
+    cursor = None
+    for _ in range(49):  # the cursor of page 50, walked to once
+        answer = api.get(API + (f"&cursor={cursor}" if cursor else ""), headers=headers)
+        cursor = answer.get_json().get("next_cursor")
+        if cursor is None:  # code without cursors (measuring an older commit)
+            break
+    medians = {}
+    for title, user, path in PAGES:
+        if path == "cursor" and cursor is None:
+            medians[title] = float("nan")
+            continue
+        if path == "cursor":
+            client, path, kw = api, API + f"&cursor={cursor}", {"headers": headers}
+        elif path.startswith("/api/"):
+            client, kw = api, {"headers": headers}
+        else:
+            client, kw = clients[user], {}
+        for _ in range(3):
+            answer = client.get(path, **kw)
+            if answer.status_code != 200:
+                raise SystemExit(f"{path}: HTTP {answer.status_code}")
+        times = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            client.get(path, **kw).get_data()
+            times.append(time.perf_counter() - started)
+        medians[title] = statistics.median(times)
+    from tracker.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+    return medians
+
+
+def table(backend: str, sizes: list[int], results: dict[int, dict[str, float]], made: dict) -> str:
+    head = " | ".join(f"{n:,}" for n in sizes)
+    lines = [f"### {backend}: median ms per request, in-process", "",
+             f"| page | {head} | ratio {sizes[-1]:,} / {sizes[0]:,} |",
+             "|---|" + "---:|" * (len(sizes) + 1)]
+    for title, _user, _path in PAGES:
+        cells = [f"{results[n][title] * 1000:.1f}" for n in sizes]
+        ratio = results[sizes[-1]][title] / results[sizes[0]][title]
+        flag = " ⚠" if ratio > 1.3 else ""
+        lines.append(f"| {title} | {' | '.join(cells)} | {ratio:.2f}×{flag} |")
+    generated = ", ".join(f"{n:,}: {s:.0f} s" for n, s in made.items() if s is not None)
+    if generated:
+        lines += ["", f"Generated in this run: {generated}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.split("\n")[0])
+    p.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
+    p.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES") or "20000,200000,1000000")
+    p.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS") or 30))
+    args = p.parse_args(argv)
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = []
+    for backend in args.backend or ["sqlite", "postgresql"]:
+        if backend == "postgresql" and postgres_problem():
+            out.append(f"### {backend}\n\nnot reachable: {postgres_problem()}\n")
+            continue
+        results, made = {}, {}
+        for n in sizes:
+            print(f"== {backend}, {n:,} measures", flush=True)
+            url, made[n] = _ensure(backend, n)
+            results[n] = measure(url, args.requests)
+        out.append(table(backend, sizes, results, made))
+        print(out[-1], flush=True)
+    text = "\n".join(out)
+    target = RESULTS / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.md"
+    target.write_text(text)
+    print(text)
+    print(f"written to {target}")
+
+
+if __name__ == "__main__":
+    main()
