@@ -14,7 +14,6 @@ import argparse
 import io
 import json
 import random
-import resource
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -41,18 +40,23 @@ from tracker.storage import storage
 from tracker.tasks.models import Task
 
 
-def rss_mb() -> float:
-    """Resident memory now (MB)."""
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
+def rss_mb() -> float:
+    """Resident memory now (MB)."""
+    return _status_mb("VmRSS")
+
+
 def peak_mb() -> float:
-    """Highest resident memory of this process so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Highest resident memory of this process so far (MB): VmHWM, not getrusage's ru_maxrss, which
+    Linux carries across exec, so a job started by a runner of 280 MB reported the runner's peak."""
+    return _status_mb("VmHWM")
 
 
 def digest(app, args) -> dict:
