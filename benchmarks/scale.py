@@ -15,12 +15,15 @@ before it handed on (untimed walk). `make bench` runs it with BENCH_SCALE=1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
-from benchmarks.generate import RESULTS, generate, postgres_problem, postgres_url, sqlite_url
+from benchmarks.generate import RESULTS, app_env, generate, postgres_problem, postgres_url, sqlite_url
 from benchmarks.workload import BENCH_PASSWORD, MANAGER, STAFF, Shape
 
 API = "/api/v1/tasks?overdue=true&per_page=50"
@@ -130,6 +133,57 @@ def measure(url: str, requests: int) -> dict[str, float]:
     return medians
 
 
+def measure_jobs(url: str, requests: int) -> dict[str, tuple[float, float, str]]:
+    """Jobs whose work grows with the table by nature: (seconds, units of work, what a unit is)."""
+    app = _app(url)
+    found = {}
+    from tracker.clock import current_clock
+    from tracker.extensions import db
+    from tracker.reminders import services as reminders
+
+    with app.app_context():
+        reminders.run_once(current_clock(), dry_run=True)  # warm
+        started = time.perf_counter()
+        result = reminders.run_once(current_clock(), dry_run=True)
+        found["reminders' pass (dry run)"] = (time.perf_counter() - started, len(result.queued), "messages")
+        db.engine.dispose()
+    client = app.test_client()
+    client.post("/login", data={"username": MANAGER, "password": BENCH_PASSWORD})
+    for _ in range(3):
+        client.get("/dashboard")
+    times = []
+    for _ in range(max(requests // 3, 5)):
+        started = time.perf_counter()
+        client.get("/dashboard").get_data()
+        times.append(time.perf_counter() - started)
+    found["dashboard, root unit (median)"] = (statistics.median(times), 1, "page")
+    out = RESULTS / "scale-export.xlsx"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.jobs", "export", "--out", str(out)],
+                          env=app_env(url), capture_output=True, text=True, timeout=3600)
+    line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith("RESULT ")), None)
+    if line:
+        r = json.loads(line[len("RESULT "):])
+        found["ledger export, every measure"] = (r["seconds"], r["measures"], "measures")
+        found["ledger export: memory growth (MB)"] = (r["peak_mb"] - r["base_mb"], r["measures"], "measures")
+    out.unlink(missing_ok=True)
+    return found
+
+
+def jobs_table(backend: str, sizes: list[int], results: dict[int, dict]) -> str:
+    head = " | ".join(f"{n:,}" for n in sizes)
+    lines = [f"### {backend}: jobs (seconds, or MB where said; the work in brackets)", "",
+             f"| job | {head} | ratio {sizes[-1]:,} / {sizes[0]:,} | ratio per unit of work |",
+             "|---|" + "---:|" * (len(sizes) + 2)]
+    for title in results[sizes[0]]:
+        rows = (results[n][title] for n in sizes)
+        cells = [f"{seconds:.2f} ({work:,} {unit})" for seconds, work, unit in rows]
+        first, last = results[sizes[0]][title], results[sizes[-1]][title]
+        ratio = last[0] / first[0] if first[0] else float("nan")
+        per_unit = ratio / (last[1] / first[1]) if first[1] and last[1] else float("nan")
+        lines.append(f"| {title} | {' | '.join(cells)} | {ratio:.2f}× | {per_unit:.2f}× |")
+    return "\n".join(lines) + "\n"
+
+
 def table(backend: str, sizes: list[int], results: dict[int, dict[str, float]], made: dict) -> str:
     head = " | ".join(f"{n:,}" for n in sizes)
     lines = [f"### {backend}: median ms per request, in-process", "",
@@ -151,6 +205,7 @@ def main(argv=None) -> None:
     p.add_argument("--backend", action="append", choices=("sqlite", "postgresql"))
     p.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES") or "20000,200000,1000000")
     p.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS") or 30))
+    p.add_argument("--jobs", action="store_true", help="also the jobs: reminders' pass, dashboard, export")
     args = p.parse_args(argv)
     sizes = sorted(int(n) for n in args.sizes.split(","))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -159,13 +214,17 @@ def main(argv=None) -> None:
         if backend == "postgresql" and postgres_problem():
             out.append(f"### {backend}\n\nnot reachable: {postgres_problem()}\n")
             continue
-        results, made = {}, {}
+        results, made, jobs = {}, {}, {}
         for n in sizes:
             print(f"== {backend}, {n:,} measures", flush=True)
             url, made[n] = _ensure(backend, n)
             results[n] = measure(url, args.requests)
+            if args.jobs:
+                jobs[n] = measure_jobs(url, args.requests)
         out.append(table(backend, sizes, results, made))
-        print(out[-1], flush=True)
+        if args.jobs:
+            out.append(jobs_table(backend, sizes, jobs))
+        print("\n".join(out[-2:] if args.jobs else out[-1:]), flush=True)
     text = "\n".join(out)
     target = RESULTS / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.md"
     target.write_text(text)
