@@ -432,3 +432,45 @@ def test_notice_docx_and_reply_file_through_gunicorn(org, make, clock, live_guni
     outsider = live_gunicorn.client().login("staff_b", PASSWORD)
     assert outsider.get(f"/notice-files/{stored.id}").status == 404
     assert outsider.get(f"/notices/{notice.id}.docx").status == 404
+
+
+# --- the ledger import: jobs that run after the request, on the server's own threads -------------------
+
+
+def _until_finished(client, job_url: str) -> dict:
+    """Poll a job's status as its page does, until it is finished (at most a minute)."""
+    job_id = job_url.rstrip("/").rsplit("/", 1)[1]
+    for _ in range(600):
+        status = json.loads(client.get(f"/ledger/import/jobs/{job_id}").body)
+        if status["finished"]:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {status}")
+
+
+def test_ledger_import_jobs_run_on_the_servers_threads_through_gunicorn(org, live_gunicorn):
+    """The check and the import run on gunicorn workers' threads after the request that queued them;
+    no test calls jobs.run_pending here."""
+    from test_ledger_import import GOOD, counts, workbook
+
+    before = counts()
+    client = live_gunicorn.client().login("mgr_root", PASSWORD)
+    token = hidden_inputs(client.get("/ledger/import").text, "ledger-upload")["csrf_token"]
+    body, kind = multipart({"csrf_token": token}, [("file", "台账.xlsx", workbook(GOOD))])
+    answer = client.request("POST", "/ledger/import", body, {"Content-Type": kind})
+    assert answer.status == 303, answer.text[:2000]
+    check_url = answer.headers["Location"]
+    assert _until_finished(client, check_url)["state"] == "done"
+    preview = client.get(check_url)
+    assert preview.status == 200 and "措施一" in preview.text
+    job_id = check_url.rstrip("/").rsplit("/", 1)[1]
+    confirm = hidden_inputs(preview.text, f"/ledger/import/{job_id}/confirm")["csrf_token"]
+    answer = client.post(f"/ledger/import/{job_id}/confirm", {"csrf_token": confirm})
+    assert answer.status == 303, answer.text[:2000]
+    import_url = answer.headers["Location"]
+    assert import_url != check_url
+    assert _until_finished(client, import_url)["state"] == "done"
+    db.session.expire_all()
+    problems, measures, _sources = counts()
+    assert (problems - before[0], measures - before[1]) == (2, 3)
+    assert "T-001" in client.get(import_url).text
