@@ -21,6 +21,11 @@ def count_limit() -> int:
     return int(current_app.config.get("LIST_COUNT_LIMIT") or COUNT_LIMIT)
 
 
+def count_window(offset: int, per_page: int) -> int:
+    """How far a page at `offset` counts its list: LIST_COUNT_LIMIT, or ten pages past it if further."""
+    return min(max(count_limit(), offset + per_page * (PAGES_AHEAD + 1)), MAX_ID)
+
+
 def count_upto(conn: sa.Connection, stmt: sa.Select, limit: int) -> int:
     """The rows `stmt` selects, counted up to `limit` + 1: the count reads at most that many entries."""
     inner = stmt.order_by(None).limit(limit + 1).subquery()
@@ -61,7 +66,7 @@ class IdsFirstPagination(SelectPagination):
         return conn.scalars(stmt.limit(self.per_page).offset(self._query_offset)).all()
 
     def _query_count(self) -> int:
-        limit = min(max(count_limit(), self._query_offset + self.per_page * (PAGES_AHEAD + 1)), MAX_ID)
+        limit = count_window(self._query_offset, self.per_page)
         stmt = self._query_args["select"].with_only_columns(self._query_args["id"])
         found = count_upto(self._connection(), stmt, limit)
         self.total_exact = found <= limit

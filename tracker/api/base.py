@@ -20,7 +20,7 @@ from tracker.errors import ServiceError, ValidationFailed
 from tracker.extensions import MAX_ID, db, limiter, login_manager
 from tracker.i18n import lazy_gettext as _l
 from tracker.org.models import User
-from tracker.pagination import PAGES_AHEAD, count_limit, count_upto
+from tracker.pagination import count_upto, count_window
 from tracker.tasks.models import Task
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -165,7 +165,7 @@ def paged(stmt, count_stmt, serialise, *options, rows=None) -> dict:
     else:
         offset = (page - 1) * per_page
     # Counted up to a limit past the page, as the list pages are (tracker.pagination).
-    limit = min(max(count_limit(), offset + per_page * (PAGES_AHEAD + 1)), MAX_ID)
+    limit = count_window(offset, per_page)
     total = count_upto(db.session.connection(), count_stmt, limit)
     # The page's ids first (an index can often answer that alone), then those rows: PostgreSQL
     # otherwise walked another index fetching 55k whole rows to find 50 overdue ones.
