@@ -1,6 +1,7 @@
 """The heavy jobs, each in its own process so its peak memory is its own:
 
     python -m benchmarks.jobs digest --smtp-port P     weekly digest for everybody → SMTP at 127.0.0.1:P
+    python -m benchmarks.jobs reminders                the reminders' pass, queued but not sent (twice)
     python -m benchmarks.jobs export --out FILE        ledger workbook of every measure
     python -m benchmarks.jobs import --rows N          check, then import, a ledger of N measures (as jobs)
     python -m benchmarks.jobs report --items N         rectification section DOCX with ~N closed items
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 from tracker import create_app
-from tracker.clock import current_clock
+from tracker.clock import Clock, current_clock
 from tracker.enums import OPEN_STATES, Role, TaskState
 from tracker.extensions import db
 from tracker.ledger import jobs as ledger_jobs
@@ -33,6 +34,8 @@ from tracker.org.models import Unit, User
 from tracker.problems.models import Category, Problem
 from tracker.reminders import digest as digest_rule
 from tracker.reminders import outbox
+from tracker.reminders import services as reminder_services
+from tracker.reminders.models import Notification
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx
 from tracker.reports.services import rectification_figures
@@ -60,26 +63,50 @@ def peak_mb() -> float:
 
 
 def digest(app, args) -> dict:
-    """The weekly digest's three steps (as in reminders.services.run_once): build, queue+commit, send."""
+    """The weekly digest as the pass runs it: build and queue in batches (each committed), then send."""
     clock = current_clock()
     items = db.session.scalar(
         sa.select(sa.func.count(Task.id)).join(User, User.id == Task.owner_id)
         .where(Task.state.in_(OPEN_STATES), User.active.is_(True), User.weekly_digest.is_(True)))
     base = rss_mb()
     started = time.perf_counter()
-    rows = digest_rule.digest(clock)
-    built = time.perf_counter()
-    outbox.enqueue(rows)
-    db.session.commit()
+    messages = size = 0
+    for batch in digest_rule.digest(clock):
+        messages += len(batch)
+        size += sum(len(r["body_html"]) + len(r["body_text"]) for r in batch)
+        outbox.enqueue(batch)
+        db.session.commit()
     queued = time.perf_counter()
     flushed = outbox.flush(clock)
     done = time.perf_counter()
-    size = sum(len(r["body_html"]) + len(r["body_text"]) for r in rows)
-    return dict(messages=len(rows), sent=len(flushed.sent), failed=len(flushed.failed),
-                retried=len(flushed.retried), items=items, build=built - started, queue=queued - built,
+    return dict(messages=messages, sent=len(flushed.sent), failed=len(flushed.failed),
+                retried=len(flushed.retried), items=items, queue=queued - started,
                 send=done - queued, total=done - started,
-                body_kb=size / max(len(rows), 1) / 1024,
+                body_kb=size / max(messages, 1) / 1024,
                 base_mb=base, peak_mb=peak_mb())
+
+
+def reminders(app, args) -> dict:
+    """The reminders' pass as the scheduler runs it, without sending: a first pass (every rule due,
+    nothing queued before), then the next morning's pass. What they queue is deleted afterwards, so
+    the database stays as generated."""
+    clock = current_clock()
+    last = db.session.scalar(sa.select(sa.func.max(Notification.id))) or 0
+    overdue = db.session.scalar(sa.select(sa.func.count(Task.id)).where(Task.overdue_clause(clock.today())))
+    base = rss_mb()
+    found = dict(overdue=overdue, base_mb=base)
+    try:
+        tomorrow = Clock(clock.tz.key, clock.now() + timedelta(days=1))
+        for name, when in (("first", clock), ("next_day", tomorrow)):
+            started, cpu = time.perf_counter(), time.process_time()
+            result = reminder_services.queue_pass(when, with_digest=False)
+            found[name] = dict(seconds=time.perf_counter() - started, cpu=time.process_time() - cpu,
+                               messages=result.count, peak_mb=peak_mb())
+    finally:
+        db.session.rollback()
+        db.session.execute(sa.delete(Notification).where(Notification.id > last))
+        db.session.commit()
+    return found
 
 
 def export(app, args) -> dict:
@@ -211,7 +238,7 @@ def report(app, args) -> dict:
                 paragraphs=len(section.blocks), base_mb=base, peak_mb=peak_mb())
 
 
-JOBS = {"digest": digest, "export": export, "import": import_ledger, "report": report}
+JOBS = {"digest": digest, "reminders": reminders, "export": export, "import": import_ledger, "report": report}
 
 
 def main(argv=None) -> None:

@@ -346,7 +346,7 @@ def _job_rows(jobs: dict) -> list[str]:
         rows.append(f"| weekly digest → SMTP | {d['total']:.1f} s | | | | {d['messages']:,} messages "
                     f"({d['received']:,} received), {rate:,.0f} msg/s, "
                     f"{d['items'] / max(d['messages'], 1):.1f} items/msg, {d['body_kb']:.0f} KB/msg; "
-                    f"build {d['build']:.1f} s, queue {d['queue']:.1f} s, send {d['send']:.1f} s; "
+                    f"build and queue {d['queue']:.1f} s, send {d['send']:.1f} s; "
                     f"{_mem(d)} |")
     e = jobs.get("export")
     if e and "error" not in e:

@@ -302,7 +302,7 @@ def test_the_reviewer_is_reminded_once_when_the_re_check_is_due(org, clock, clos
     from tracker.reminders import outbox
     from tracker.reminders import rules as reminder_rules
 
-    outbox.enqueue(reminder_rules.recheck_due(when("2026-08-01T09:00:00")))
+    outbox.enqueue(reminder_rules.recheck_due(when("2026-08-01T09:00:00")))  # a list: re-checks are few
     rechecks.record(third, org.mgr_root, clock, rebounded=False, note=None)
     db.session.commit()
     outbox.flush(when("2026-08-01T09:05:00"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 
+import pytest
 import sqlalchemy as sa
 from conftest import TODAY, when
 
@@ -43,6 +44,11 @@ def rows(**filters) -> list[Notification]:
     for name, value in filters.items():
         stmt = stmt.where(getattr(Notification, name) == value)
     return list(db.session.scalars(stmt))
+
+
+def flat(batches) -> list[dict]:
+    """A rule's batches as one list."""
+    return [row for batch in batches for row in batch]
 
 
 def queue(clock: Clock) -> list[dict]:
@@ -170,9 +176,9 @@ def test_escalation_goes_to_the_nearest_unit_with_managers_and_the_leader(org, m
     problem = make.problem(org.mgr_a, unit=org.a1, responsible_leader=org.viewer_root)
     task = make.task(org.mgr_a, problem, owner=org.staff_a1, deadline=TODAY + timedelta(days=1))
     db.session.commit()
-    found = rules.escalation(at(TODAY + timedelta(days=8)))
+    found = flat(rules.escalation(at(TODAY + timedelta(days=8))))
     assert {r["user_id"] for r in found} == {org.viewer_root.id, org.mgr_a.id, org.mgr_a_2.id}
-    assert rules.escalation(at(TODAY + timedelta(days=7))) == []  # only 6 days overdue
+    assert flat(rules.escalation(at(TODAY + timedelta(days=7)))) == []  # only 6 days overdue
     assert all(r["task_id"] == task.id for r in found)
 
 
@@ -182,7 +188,7 @@ def test_weekly_digest_order_links_and_manager_figures(org, make, app):
     old = make.task(org.mgr_a, owner=org.staff_a, deadline=TODAY + timedelta(days=1), measure="已经逾期")
     make.task(org.mgr_b, owner=org.staff_b, deadline=TODAY + timedelta(days=1))
     db.session.commit()
-    found = {r["user_id"]: r for r in digest.digest(at(TODAY + timedelta(days=3)))}
+    found = {r["user_id"]: r for r in flat(digest.digest(at(TODAY + timedelta(days=3))))}
     text = found[org.staff_a.id]["body_text"]
     assert text.index("已经逾期") < text.index("本周要办") < text.index("以后再办")
     assert f"{app.config['BASE_URL']}/tasks/{old.id}" in text
@@ -229,22 +235,24 @@ def _bulk_people(unit: Unit, count: int, start: int, problem_id: int, owner_role
     db.session.commit()
 
 
-def test_digest_for_a_thousand_people_costs_the_same_few_queries(org, make, queries):
+def test_digest_for_a_thousand_people_costs_a_query_per_batch_of_people(org, make, queries):
     problem = make.problem(org.mgr_a)
     db.session.commit()
     _bulk_people(org.a1, 10, 0, problem.id)
     with queries() as small:
-        few = digest.digest(at(TODAY))
+        few = flat(digest.digest(at(TODAY)))
     _bulk_people(org.a1, 990, 10, problem.id)
     with queries() as large:
-        many = digest.digest(at(TODAY))
-    assert len(large) == len(small) <= 5
+        many = flat(digest.digest(at(TODAY)))
+    # One query for each batch's measures (the memory held is one batch), never one per person.
+    assert len(small) <= 5
+    assert len(large) == len(small) + len(many) // digest.PEOPLE_PER_BATCH
     assert len(many) == len(few) + 990
     with queries() as insert:
         outbox.enqueue(many)
     assert len(insert) <= 2
     db.session.commit()
-    assert len(digest.digest(at(TODAY))) == 0  # this week's are queued: none again
+    assert flat(digest.digest(at(TODAY))) == []  # this week's are queued: none again
 
 
 def test_rules_cost_a_fixed_number_of_queries(org, make, queries):
@@ -276,3 +284,33 @@ def test_dry_run_prints_who_gets_what_and_writes_nothing(org, make, runner):
     assert result.exit_code == 0, result.output
     assert "Queued" in result.output
     assert len(rows(kind=Kind.OVERDUE)) == 1
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_pass_commits_batch_by_batch_and_a_rerun_after_a_crash_queues_only_the_rest(org, make, monkeypatch):
+    problem = make.problem(org.mgr_a, responsible_leader=org.viewer_root)
+    db.session.commit()
+    _bulk_people(org.a1, 10, 0, problem.id)
+    later = at(TODAY + timedelta(days=20))
+    monkeypatch.setattr(rules, "CHUNK", 4)  # measures per batch
+    expected = services.queue_pass(later, with_digest=False, dry_run=True).count
+    assert rows() == []  # a dry run writes nothing
+    sizes = []
+
+    def crash_on_the_third(batch):
+        sizes.append(len(batch))
+        if len(sizes) == 3:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        services.queue_pass(later, with_digest=False, on_batch=crash_on_the_third)
+    db.session.rollback()
+    assert len(rows()) == sizes[0] + sizes[1]  # the batches before the crash stay queued
+    assert max(sizes) <= 4 * 3  # four measures, each to at most the owner or leader and two managers
+    result = services.queue_pass(later, with_digest=False)
+    assert result.count == expected - sizes[0] - sizes[1]
+    assert len(rows()) == expected
+    assert len({n.dedupe_key for n in rows()}) == expected

@@ -29,19 +29,23 @@ def reminders_group():
 def run_command(now, dry_run):
     """One pass of every reminder rule, then flush the outbox."""
     clock = Clock.parse(now, current_app.config["TIMEZONE"]) if now else current_clock()
-    result = services.run_once(clock, dry_run=dry_run)
-    people = [r for r in result.queued if r.get("channel_id") is None]
-    pushed = _by_channel([r for r in result.queued if r.get("channel_id") is not None])
-    names = dict(db.session.execute(
-        sa.select(User.id, User.username).where(User.id.in_({r["user_id"] for r in people}))
-    ).all()) if people else {}
-    for row in people:
-        click.echo(f"{names.get(row['user_id'], row['user_id'])}\t{row['kind'].value}\t{row['subject']}")
-    for label, row in pushed:
+    channel_rows: list[dict] = []
+
+    def show(batch: list[dict]) -> None:  # people's rows as each batch is queued; channels' at the end
+        people = [r for r in batch if r.get("channel_id") is None]
+        channel_rows.extend(r for r in batch if r.get("channel_id") is not None)
+        names = dict(db.session.execute(
+            sa.select(User.id, User.username).where(User.id.in_({r["user_id"] for r in people}))
+        ).all()) if people else {}
+        for row in people:
+            click.echo(f"{names.get(row['user_id'], row['user_id'])}\t{row['kind'].value}\t{row['subject']}")
+
+    result = services.run_once(clock, dry_run=dry_run, on_batch=show)
+    for label, row in _by_channel(channel_rows):
         click.echo(f"{label}\t{row['kind'].value}\t{row['subject']}")
         if dry_run:  # what the robot would show (the Markdown); the address is never printed
             click.echo(textwrap.indent(row["body_text"], "  "))
-    counted = f"{len(people)} reminder(s) to people and {len(pushed)} message(s) to channels"
+    counted = f"{result.people} reminder(s) to people and {result.channels} message(s) to channels"
     if dry_run:
         click.echo(f"Dry run: {counted} would be queued; nothing was written.")
         return

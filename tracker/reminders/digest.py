@@ -1,12 +1,14 @@
 """The weekly digest: one message per person with open measures; managers add their subtree's figures.
 
-Built from a handful of queries whatever the number of people: open tasks joined to their
-owners once, the managers once, the figures by unit and state from one grouped query
-(summed per manager by unit path in Python), and the week's existing keys once.
+Built from a handful of queries per batch of people whatever their number: the owners and the
+managers once, the figures by unit and state from one grouped query (summed per manager by
+unit path in Python), the week's existing keys once, then each batch's open measures.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -50,37 +52,55 @@ class Summary:
     open: int = 0
 
 
-def _open_tasks(today):
-    """Every open task of a person who wants the digest, with names: one query."""
+def _readers():
+    """Who wants the digest: active people who asked for it."""
+    return sa.and_(User.active.is_(True), User.weekly_digest.is_(True))
+
+
+def _owners() -> list[int]:
+    """The ids of the people with open measures who want the digest: one grouped query."""
+    return list(db.session.scalars(
+        sa.select(Task.owner_id).join(User, User.id == Task.owner_id)
+        .where(Task.state.in_(OPEN_STATES), _readers()).group_by(Task.owner_id)))
+
+
+def _open_tasks(owner_ids):
+    """The open measures of `owner_ids` with their owner and names: one query."""
     return db.session.execute(
         sa.select(Task, User, Problem.number, Unit.name)
         .join(User, User.id == Task.owner_id)
         .join(Problem, Problem.id == Task.problem_id)
         .join(Unit, Unit.id == Task.unit_id)
-        .where(Task.state.in_(OPEN_STATES), User.active.is_(True), User.weekly_digest.is_(True))
+        .where(Task.state.in_(OPEN_STATES), Task.owner_id.in_(owner_ids))
         .order_by(User.id, Task.deadline, Task.id)
     ).all()
 
 
-def _figures(today):
-    """Open tasks counted by unit, state and overdue: one grouped query."""
-    overdue = sa.case((Task.overdue_clause(today), 1), else_=0)
-    return db.session.execute(
-        sa.select(Unit.path, Unit.name, Task.state, overdue.label("overdue"), sa.func.count(Task.id))
-        .join(Unit, Unit.id == Task.unit_id)
-        .where(Task.state.in_(OPEN_STATES))
-        .group_by(Unit.path, Unit.name, Task.state, overdue)
-    ).all()
+class _Figures:
+    """Open tasks counted by unit, state and overdue (one grouped query), sorted by unit path so a
+    subtree's rows are one slice: a manager's summary reads its subtree, not every unit."""
+
+    def __init__(self, today) -> None:
+        overdue = sa.case((Task.overdue_clause(today), 1), else_=0)
+        self.rows = sorted(db.session.execute(
+            sa.select(Unit.path, Unit.name, Task.state, overdue.label("overdue"), sa.func.count(Task.id))
+            .join(Unit, Unit.id == Task.unit_id)
+            .where(Task.state.in_(OPEN_STATES))
+            .group_by(Unit.path, Unit.name, Task.state, overdue)
+        ).all(), key=lambda r: r[0])
+        self.paths = [r[0] for r in self.rows]
+
+    def within(self, path: str) -> list:
+        """The rows of the units at and below `path` (paths are "/1/5/": a subtree is a prefix)."""
+        return self.rows[bisect_left(self.paths, path):bisect_left(self.paths, path + "\uffff")]
 
 
-def _summary(unit_name: str, path: str, figures) -> Summary | None:
+def _summary(unit_name: str, path: str, figures: _Figures) -> Summary | None:
     """The manager's subtree figures, summed by unit path."""
     states: dict[TaskState, int] = {}
     by_unit: dict[tuple[str, str], int] = {}
     total = overdue = 0
-    for unit_path, name, state, is_overdue, n in figures:
-        if not unit_path.startswith(path):
-            continue
+    for unit_path, name, state, is_overdue, n in figures.within(path):
         states[state] = states.get(state, 0) + n
         total += n
         if is_overdue:
@@ -117,35 +137,40 @@ def queued_this_week(clock: Clock) -> bool:
     return bool(db.session.scalar(sa.select(sa.exists().where(_of_week(week_label(clock))))))
 
 
-def digest(clock: Clock) -> list[dict]:
-    """The week's digest rows for everybody who has something in it and wants it."""
+PEOPLE_PER_BATCH = 200
+
+
+def digest(clock: Clock) -> Iterator[list[dict]]:
+    """The week's digest rows for everybody who has something in it and wants it, PEOPLE_PER_BATCH
+    people at a time: the memory held is one batch's measures, whatever the number of people."""
     today, week = clock.today(), week_label(clock)
     known = _existing(week)
-    people: dict[int, User] = {}
-    items: dict[int, list] = {}
-    for task, user, number, unit_name in _open_tasks(today):
-        people[user.id] = user
-        items.setdefault(user.id, []).append(
-            messages.make_item(task, number=number, unit=unit_name, owner=user.name, today=today))
-    managers = db.session.execute(
+    managers = {m.id: (m, path, unit_name) for m, path, unit_name in db.session.execute(
         sa.select(User, Unit.path, Unit.name).join(Unit, Unit.id == User.unit_id)
-        .where(User.role == Role.MANAGER, User.active.is_(True), User.weekly_digest.is_(True))
-    ).all()
-    figures = _figures(today) if managers else []
+        .where(User.role == Role.MANAGER, _readers()))}
+    figures = _Figures(today) if managers else None
     summaries = {}
-    for manager, path, unit_name in managers:
+    for manager_id, (_m, path, unit_name) in managers.items():
         summary = _summary(unit_name, path, figures)
         if summary is not None:
-            people[manager.id] = manager
-            summaries[manager.id] = summary
-    rows = []
-    for user_id in sorted(people):
-        key = f"digest:{user_id}:{week}"
-        if key in known:
-            continue
-        user = people[user_id]
-        message = messages.render(NotificationKind.DIGEST, user, week=week,
-                                  sections=_sections(items.get(user_id, []), today),
-                                  summary=summaries.get(user_id))
-        rows.append(outbox.row(NotificationKind.DIGEST, user, key, clock, message))
-    return rows
+            summaries[manager_id] = summary
+    wanted = sorted(uid for uid in {*_owners(), *summaries} if f"digest:{uid}:{week}" not in known)
+    for start in range(0, len(wanted), PEOPLE_PER_BATCH):
+        chunk = wanted[start:start + PEOPLE_PER_BATCH]
+        people: dict[int, User] = {uid: managers[uid][0] for uid in chunk if uid in summaries}
+        items: dict[int, list] = {}
+        for task, user, number, unit_name in _open_tasks(chunk):
+            people[user.id] = user
+            items.setdefault(user.id, []).append(
+                messages.make_item(task, number=number, unit=unit_name, owner=user.name, today=today))
+        rows = []
+        for user_id in chunk:
+            user = people.get(user_id)
+            if user is None:  # their last open measure closed since the count
+                continue
+            message = messages.render(NotificationKind.DIGEST, user, week=week,
+                                      sections=_sections(items.get(user_id, []), today),
+                                      summary=summaries.get(user_id))
+            rows.append(outbox.row(NotificationKind.DIGEST, user, f"digest:{user_id}:{week}", clock, message))
+        if rows:
+            yield rows

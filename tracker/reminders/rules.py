@@ -1,14 +1,20 @@
 """The reminder rules of DESIGN §3 "Reminders": each one set-based query over the tasks.
 
-A rule returns the outbox rows it would add now (already rendered, existing keys left out);
-`run_once` queues them and flushes. Dates come from the injected Clock, in TIMEZONE.
-Dedupe keys name the recipient, so a reminder cancelled because the measure changed hands
-does not stop the new owner's reminder.
+A rule yields the outbox rows it would add now in batches (already rendered, existing keys left
+out); `services.queue_pass` queues and commits each batch, then `run_once` flushes. A rule reads
+its candidates as light rows (ids, deadline, owner, unit path), works out every recipient's key,
+and loads and renders only the measures whose key is new, CHUNK at a time: a pass costs a light
+scan of the matching measures plus the messages it writes, and holds one batch in memory.
+Dates come from the injected Clock, in TIMEZONE. Dedupe keys name the recipient, so a reminder
+cancelled because the measure changed hands does not stop the new owner's reminder.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import islice
 
 import sqlalchemy as sa
 from flask import current_app
@@ -37,36 +43,130 @@ from tracker.supervision.models import ADDRESSEE_ROLES, Notice, NoticeRecipient
 from tracker.tasks.models import Task
 
 Owner = aliased(User)
+CHUNK = 1000  # measures per batch: one key lookup, one load and one INSERT each
+Batches = Iterator[list[dict]]
+
+
+def batched(items: Iterable, n: int) -> Iterator[list]:
+    """`items` in lists of `n` (itertools.batched arrives in Python 3.12)."""
+    it = iter(items)
+    while chunk := list(islice(it, n)):
+        yield chunk
 
 
 def _cfg(name: str) -> int:
     return int(current_app.config[name])
 
 
-def _task_rows(*where):
-    """Open tasks with their owner, problem number, unit and responsible leader: one query."""
-    stmt = (sa.select(Task, Owner, Problem.number, Unit.name, Unit.path, Problem.responsible_leader_id)
-            .join(Owner, Owner.id == Task.owner_id)
-            .join(Problem, Problem.id == Task.problem_id)
-            .join(Unit, Unit.id == Task.unit_id)
-            .where(Task.state.in_(OVERDUE_STATES), *where)
-            .order_by(Task.id))
-    return db.session.execute(stmt).all()
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message goes to, as plain values: they outlive the pass's commits without a reload."""
+
+    id: int
+    name: str
+    language: str | None
+    active: bool
+
+    @classmethod
+    def of(cls, user: User) -> Recipient:
+        return cls(user.id, user.name, user.language, user.active)
 
 
-def _build(candidates, clock: Clock) -> list[dict]:
-    """Render and shape the candidates (kind, recipient, key, task row) whose key is new."""
-    known = outbox.existing_keys(c[2] for c in candidates)
-    today, rows, seen = clock.today(), [], set()
-    for kind, user, key, r in candidates:
-        if key in known or key in seen or not user.active:
+class _People:
+    """The pass's recipients by id, read in chunks as they are first needed."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, Recipient] = {}
+
+    def add(self, users: Iterable[User]) -> None:
+        for user in users:
+            self.known.setdefault(user.id, Recipient.of(user))
+
+    def load(self, ids: Iterable[int]) -> None:
+        missing = sorted(set(ids) - self.known.keys())
+        for chunk in batched(missing, 500):
+            for r in db.session.execute(sa.select(User.id, User.name, User.language, User.active)
+                                        .where(User.id.in_(chunk))):
+                self.known[r.id] = Recipient(*r)
+
+
+@dataclass
+class Wanted:
+    """One message a rule would send: to whom, under which key, about which measure."""
+
+    kind: Kind
+    user_id: int
+    key: str
+    task_id: int
+    context: dict = field(default_factory=dict)  # extra template values (a period's label is per user)
+    deadline: date | None = None  # what the row stores as its deadline, when not the measure's
+
+
+def _light(*where):
+    """The open measures matching `where` as light rows: what a rule needs for recipients and keys."""
+    return db.session.execute(
+        sa.select(Task.id, Task.deadline, Task.owner_id, Task.assigned_at, Task.period,
+                  Unit.path.label("unit_path"), Problem.responsible_leader_id.label("leader_id"))
+        .join(Problem, Problem.id == Task.problem_id)
+        .join(Unit, Unit.id == Task.unit_id)
+        .where(Task.state.in_(OVERDUE_STATES), *where)
+        .order_by(Task.id)).all()
+
+
+def _full(ids) -> dict[int, tuple]:
+    """The measures of `ids` with their owner's name, problem number and unit name: one query."""
+    rows = db.session.execute(
+        sa.select(Task, Owner.name, Problem.number, Unit.name)
+        .join(Owner, Owner.id == Task.owner_id)
+        .join(Problem, Problem.id == Task.problem_id)
+        .join(Unit, Unit.id == Task.unit_id)
+        .where(Task.id.in_(ids)))
+    return {r[0].id: r for r in rows}
+
+
+def _emit(found, wants: Callable[..., list[Wanted]], clock: Clock, people: _People | None = None) -> Batches:
+    """The rows of the new messages `wants(light row)` names, CHUNK measures at a time.
+
+    Keys already in the outbox are skipped before anything is loaded or rendered; a message to an
+    inactive person is not written."""
+    people = people or _People()
+    today = clock.today()
+    for chunk in batched(found, CHUNK):
+        wanted = [w for r in chunk for w in wants(r)]
+        known = outbox.existing_keys(w.key for w in wanted)
+        fresh, seen = [], set()
+        for w in wanted:
+            if w.key not in known and w.key not in seen:
+                seen.add(w.key)
+                fresh.append(w)
+        if not fresh:
             continue
-        seen.add(key)
-        task = r[0]
-        item = messages.make_item(task, number=r[2], unit=r[3], owner=r[1].name, today=today)
-        message = messages.render(kind, user, item=item)
-        rows.append(outbox.row(kind, user, key, clock, message, task=task))
-    return rows
+        people.load(w.user_id for w in fresh)
+        tasks = _full({w.task_id for w in fresh})
+        rows = []
+        for w in fresh:
+            user, r = people.known.get(w.user_id), tasks.get(w.task_id)
+            if user is None or not user.active or r is None:
+                continue
+            task = r[0]
+            item = messages.make_item(task, number=r[2], unit=r[3], owner=r[1], today=today)
+            context = {k: (v(user) if callable(v) else v) for k, v in w.context.items()}
+            message = messages.render(w.kind, user, item=item, **context)
+            values = outbox.row(w.kind, user, w.key, clock, message, task=task)
+            if w.deadline is not None:
+                values["deadline"] = w.deadline
+            rows.append(values)
+        if rows:
+            yield rows
+
+
+def _to(kind: Kind, key: Callable[[object, int], str],
+        recipients: Callable[[object], list[int]] | None = None, **context) -> Callable[..., list[Wanted]]:
+    """`wants` for `_emit`: one message of `kind` to each of `recipients(row)` (the owner by default)."""
+    def wants(r) -> list[Wanted]:
+        users = recipients(r) if recipients else [r.owner_id]
+        return [Wanted(kind, u, key(r, u), r.id, dict(context)) for u in users]
+    return wants
 
 
 def assignment_row(task: Task, clock: Clock) -> dict:
@@ -79,107 +179,95 @@ def assignment_row(task: Task, clock: Clock) -> dict:
                       task=task)
 
 
-def due_soon(clock: Clock) -> list[dict]:
+def due_soon(clock: Clock) -> Batches:
     """Once per task per deadline (per owner), within DUE_SOON_DAYS before the deadline."""
     today = clock.today()
-    found = _task_rows(Task.type != TaskType.ONGOING, Task.deadline >= today,
-                       Task.deadline <= today + timedelta(days=_cfg("DUE_SOON_DAYS")))
-    return _build([(Kind.DUE_SOON, r[1], f"due_soon:{r[0].id}:{r[0].deadline}:u{r[1].id}", r)
-                   for r in found], clock)
+    found = _light(Task.type != TaskType.ONGOING, Task.deadline >= today,
+                   Task.deadline <= today + timedelta(days=_cfg("DUE_SOON_DAYS")))
+    return _emit(found, _to(Kind.DUE_SOON, lambda r, u: f"due_soon:{r.id}:{r.deadline}:u{u}"), clock)
 
 
-def overdue(clock: Clock) -> list[dict]:
+def overdue(clock: Clock) -> Batches:
     """On the first overdue day, then once a week while overdue (a missed run still sends that week's)."""
     today = clock.today()
-    found = _task_rows(Task.overdue_clause(today))
-    candidates = []
-    for r in found:
-        week = ((today - r[0].deadline).days - 1) // 7
-        candidates.append((Kind.OVERDUE, r[1], f"overdue:{r[0].id}:{r[0].deadline}:{week}:u{r[1].id}", r))
-    return _build(candidates, clock)
+
+    def key(r, u):
+        week = ((today - r.deadline).days - 1) // 7
+        return f"overdue:{r.id}:{r.deadline}:{week}:u{u}"
+    return _emit(_light(Task.overdue_clause(today)), _to(Kind.OVERDUE, key), clock)
 
 
-def escalation(clock: Clock) -> list[dict]:
+def escalation(clock: Clock) -> Batches:
     """Overdue ≥ ESCALATE_AFTER_DAYS: the responsible leader and the unit's managers, once per deadline."""
     today = clock.today()
-    found = _task_rows(Task.overdue_clause(today),
-                       Task.deadline <= today - timedelta(days=_cfg("ESCALATE_AFTER_DAYS")))
+    found = _light(Task.overdue_clause(today),
+                   Task.deadline <= today - timedelta(days=_cfg("ESCALATE_AFTER_DAYS")))
     if not found:
-        return []
+        return
     managers = org_queries.managers_by_unit()
-    leader_ids = {r[5] for r in found} - {None}
-    leaders = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(leader_ids)))}
-    candidates = []
-    for r in found:
-        task = r[0]
-        recipients = org_queries.nearest_managers(r[4], managers, {task.owner_id})
-        leader = leaders.get(r[5])
-        if leader is not None and leader.id != task.owner_id:
-            recipients = [leader, *recipients]
-        for user in recipients:
-            candidates.append((Kind.ESCALATION, user, f"escalation:{task.id}:{task.deadline}:u{user.id}", r))
-    return _build(candidates, clock)
+    people = _People()
+    people.add(m for ms in managers.values() for m in ms)
+
+    def recipients(r) -> list[int]:
+        found = [m.id for m in org_queries.nearest_managers(r.unit_path, managers, {r.owner_id})]
+        if r.leader_id is not None and r.leader_id != r.owner_id:
+            found = [r.leader_id, *found]
+        return found
+    yield from _emit(found, _to(Kind.ESCALATION, lambda r, u: f"escalation:{r.id}:{r.deadline}:u{u}",
+                                recipients), clock, people)
 
 
-def ongoing(clock: Clock) -> list[dict]:
+def ongoing(clock: Clock) -> Batches:
     """Ongoing (长期坚持) measures without a period: a progress reminder each month, from the month after
     assignment. Those with a period (阶段性销号) get `period_due` and `period_missed` instead."""
     local = clock.local_now()
     # Compared in UTC: SQLite stores the UTC wall time and ignores an offset on the parameter.
     month_start = datetime.combine(local.date().replace(day=1), time(), tzinfo=clock.tz).astimezone(UTC)
-    found = _task_rows(Task.type == TaskType.ONGOING, Task.period.is_(None), Task.created_at < month_start)
+    found = _light(Task.type == TaskType.ONGOING, Task.period.is_(None), Task.created_at < month_start)
     month = f"{local:%Y-%m}"
-    return _build([(Kind.ONGOING, r[1], f"ongoing:{r[0].id}:{month}:u{r[1].id}", r) for r in found], clock)
+    return _emit(found, _to(Kind.ONGOING, lambda r, u: f"ongoing:{r.id}:{month}:u{u}"), clock)
 
 
-def _period_rows(candidates, clock: Clock) -> list[dict]:
-    """Like _build, for a period's messages: (kind, recipient, key, task row, period start, period end)."""
-    known = outbox.existing_keys(c[2] for c in candidates)
-    today, rows, seen = clock.today(), [], set()
-    for kind, user, key, r, start, end in candidates:
-        if key in known or key in seen or not user.active:
-            continue
-        seen.add(key)
-        task = r[0]
-        item = messages.make_item(task, number=r[2], unit=r[3], owner=r[1].name, today=today)
-        label = period_label(task.period, start, user.language or "zh")
-        message = messages.render(kind, user, item=item, period=label, period_end=end)
-        values = outbox.row(kind, user, key, clock, message, task=task)
-        values["deadline"] = start  # the period it is about: moot once that period has a result
-        rows.append(values)
-    return rows
+def _period_context(kind: PeriodKind, start: date, end: date) -> dict:
+    return {"period": lambda user: period_label(kind, start, user.language or "zh"), "period_end": end}
 
 
-def period_due(clock: Clock) -> list[dict]:
+def period_due(clock: Clock) -> Batches:
     """阶段性销号: within DUE_SOON_DAYS of the end of the current period, nothing submitted for it yet — its
     owner, once per period."""
-    today, candidates = clock.today(), []
+    today = clock.today()
     for kind in PeriodKind:
         start, end = period_of(kind, today)
         if (end - today).days > _cfg("DUE_SOON_DAYS"):
             continue
         live = sa.select(TaskPeriod.id).where(TaskPeriod.task_id == Task.id, TaskPeriod.period_start == start,
                                               TaskPeriod.state.in_(periods.LIVE))
-        for r in _task_rows(Task.type == TaskType.ONGOING, Task.period == kind, ~live.exists()):
-            key = f"period_due:{r[0].id}:{start}:u{r[1].id}"
-            candidates.append((Kind.PERIOD_DUE, r[1], key, r, start, end))
-    return _period_rows(candidates, clock)
+        found = _light(Task.type == TaskType.ONGOING, Task.period == kind, ~live.exists())
+
+        def wants(r, start=start, end=end, kind=kind) -> list[Wanted]:
+            # the period it is about: moot once that period has a result
+            return [Wanted(Kind.PERIOD_DUE, r.owner_id, f"period_due:{r.id}:{start}:u{r.owner_id}", r.id,
+                           _period_context(kind, start, end), deadline=start)]
+        yield from _emit(found, wants, clock)
 
 
-def period_missed(clock: Clock) -> list[dict]:
+def period_missed(clock: Clock) -> Batches:
     """The last ended period has no result: the owner and the nearest managers, once per period."""
     today = clock.today()
-    found = _task_rows(periods.missed_clause(today))
+    found = _light(periods.missed_clause(today))
     if not found:
-        return []
-    managers, candidates = org_queries.managers_by_unit(), []
-    for r in found:
-        task = r[0]
-        start, end = previous_period(task.period, today)
-        for user in [r[1], *org_queries.nearest_managers(r[4], managers, {task.owner_id})]:
-            candidates.append((Kind.PERIOD_MISSED, user, f"period_missed:{task.id}:{start}:u{user.id}", r,
-                               start, end))
-    return _period_rows(candidates, clock)
+        return
+    managers = org_queries.managers_by_unit()
+    people = _People()
+    people.add(m for ms in managers.values() for m in ms)
+
+    def wants(r) -> list[Wanted]:
+        start, end = previous_period(r.period, today)
+        above = org_queries.nearest_managers(r.unit_path, managers, {r.owner_id})
+        users = [r.owner_id, *(m.id for m in above)]
+        return [Wanted(Kind.PERIOD_MISSED, u, f"period_missed:{r.id}:{start}:u{u}", r.id,
+                       _period_context(r.period, start, end), deadline=start) for u in users]
+    yield from _emit(found, wants, clock, people)
 
 
 def recheck_due(clock: Clock) -> list[dict]:
@@ -209,34 +297,34 @@ def recheck_due(clock: Clock) -> list[dict]:
 
 def _not_signed_for(clock: Clock, setting: str):
     cutoff = clock.now() - timedelta(days=_cfg(setting))
-    return _task_rows(Task.awaiting_ack_clause(), Task.assigned_at <= cutoff)
+    return _light(Task.awaiting_ack_clause(), Task.assigned_at <= cutoff)
 
 
-def _assignment(task: Task) -> str:
+def _assignment(assigned_at: datetime) -> str:
     """One assignment of a measure to one owner (a reassignment is a new one)."""
-    return f"{task.assigned_at:%Y%m%d%H%M%S}"
+    return f"{assigned_at:%Y%m%d%H%M%S}"
 
 
-def ack_due(clock: Clock) -> list[dict]:
+def ack_due(clock: Clock) -> Batches:
     """Not signed for (签收) ACK_WITHIN_DAYS after assignment: the owner, once per assignment."""
     found = _not_signed_for(clock, "ACK_WITHIN_DAYS")
-    return _build([(Kind.ACK_DUE, r[1], f"ack_due:{r[0].id}:{_assignment(r[0])}:u{r[1].id}", r)
-                   for r in found], clock)
+    return _emit(found, _to(Kind.ACK_DUE, lambda r, u: f"ack_due:{r.id}:{_assignment(r.assigned_at)}:u{u}"),
+                 clock)
 
 
-def ack_escalation(clock: Clock) -> list[dict]:
+def ack_escalation(clock: Clock) -> Batches:
     """Still not signed for ACK_ESCALATE_AFTER_DAYS after assignment: the unit's managers, once."""
     found = _not_signed_for(clock, "ACK_ESCALATE_AFTER_DAYS")
     if not found:
-        return []
+        return
     managers = org_queries.managers_by_unit()
-    candidates = []
-    for r in found:
-        task = r[0]
-        for user in org_queries.nearest_managers(r[4], managers, {task.owner_id}):
-            key = f"ack_escalation:{task.id}:{_assignment(task)}:o{task.owner_id}:u{user.id}"
-            candidates.append((Kind.ACK_ESCALATION, user, key, r))
-    return _build(candidates, clock)
+    people = _People()
+    people.add(m for ms in managers.values() for m in ms)
+
+    def key(r, u) -> str:
+        return f"ack_escalation:{r.id}:{_assignment(r.assigned_at)}:o{r.owner_id}:u{u}"
+    yield from _emit(found, _to(Kind.ACK_ESCALATION, key, lambda r: [
+        m.id for m in org_queries.nearest_managers(r.unit_path, managers, {r.owner_id})]), clock, people)
 
 
 def _late_notices(clock: Clock, days_late: int) -> list[Notice]:

@@ -6,7 +6,8 @@ which is a unit of work of their own: queue in one transaction, commit, then flu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -37,32 +38,67 @@ def notify_assignment(task: Task, clock: Clock) -> None:
 
 @dataclass
 class RunResult:
-    queued: list[dict] = field(default_factory=list)
+    people: int = 0  # rows queued (or, in a dry run, that would be) for people
+    channels: int = 0  # … and for unit channels
     flushed: outbox.FlushResult | None = None
+
+    @property
+    def count(self) -> int:
+        return self.people + self.channels
+
+
+def due_batches(clock: Clock, *, with_digest: bool | None = None) -> Iterator[list[dict]]:
+    """Every rule's new rows, in batches; the digest when its cron time has just passed and this week's
+    is not queued yet. This is the digest's one trigger: the scheduler's cron entry runs this pass too."""
+    for rule in (*rules.RULES, *channel_messages.RULES):
+        found = rule(clock)
+        if isinstance(found, list):
+            if found:
+                yield found
+        else:
+            yield from found
+    if with_digest or (with_digest is None and digest_rule.digest_due(clock)
+                       and not digest_rule.queued_this_week(clock)):
+        yield from digest_rule.digest(clock)
 
 
 def queue_due(clock: Clock, *, with_digest: bool | None = None) -> list[dict]:
-    """Every rule's new rows; the digest when its cron time has just passed and this week's is not
-    queued yet. This is the digest's one trigger: the scheduler's cron entry runs this pass too."""
-    found = []
-    for rule in (*rules.RULES, *channel_messages.RULES):
-        found.extend(rule(clock))
-    if with_digest or (with_digest is None and digest_rule.digest_due(clock)
-                       and not digest_rule.queued_this_week(clock)):
-        found.extend(digest_rule.digest(clock))
-    return found
+    """Every rule's new rows in one list, written nowhere (what a test or a small dry run looks at)."""
+    return [row for batch in due_batches(clock, with_digest=with_digest) for row in batch]
 
 
-def run_once(clock: Clock, dry_run: bool = False, backend=None, *, with_digest: bool | None = None
-             ) -> RunResult:
+def queue_pass(clock: Clock, *, dry_run: bool = False, with_digest: bool | None = None,
+               on_batch: Callable[[list[dict]], None] | None = None) -> RunResult:
+    """Queue every rule's new rows, committing each batch: the memory held is one batch, and a pass
+    that stops half way leaves what it queued, which the next pass skips by key. A dry run writes
+    nothing. `on_batch` sees each batch before it is queued."""
+    result = RunResult()
+    session = db.session()
+    keep, session.expire_on_commit = session.expire_on_commit, False  # a rule's objects outlive a batch
+    try:
+        for batch in due_batches(clock, with_digest=with_digest):
+            pushed = sum(1 for r in batch if r.get("channel_id") is not None)
+            result.channels += pushed
+            result.people += len(batch) - pushed
+            if on_batch is not None:
+                on_batch(batch)
+            if not dry_run:
+                outbox.enqueue(batch)
+                db.session.commit()
+    finally:
+        session.expire_on_commit = keep
+        if dry_run:
+            db.session.rollback()
+    return result
+
+
+def run_once(clock: Clock, dry_run: bool = False, backend=None, *, with_digest: bool | None = None,
+             on_batch: Callable[[list[dict]], None] | None = None) -> RunResult:
     """One pass of every rule, then flush the outbox; a dry run only reports and writes nothing."""
-    result = RunResult(queued=queue_due(clock, with_digest=with_digest))
-    if dry_run:
-        db.session.rollback()
-        return result
-    outbox.enqueue(result.queued)
-    db.session.commit()
-    result.flushed = outbox.flush(clock, backend)
+    result = queue_pass(clock, dry_run=dry_run, with_digest=with_digest, on_batch=on_batch)
+    if not dry_run:
+        db.session.commit()
+        result.flushed = outbox.flush(clock, backend)
     return result
 
 
