@@ -122,8 +122,15 @@ def test_headline_figures_are_the_reports(org, ledger, who, unit):
     board = board_for(actor, unit)
     report = rectification_figures(actor, unit, FROM, TO, when("2026-06-15T10:00"))
     assert headline(board.figures) == headline(report)
+    # The lists behind the report's section are not read: the page shows counts only.
+    assert board.figures.open_items == board.figures.closed_items == []
     assert [(r.key, r.problems, r.measures, r.closed) for r in board.figures.by_category] == [
         (r.key, r.problems, r.measures, r.closed) for r in report.by_category]
+
+
+def test_the_report_still_lists_what_the_dashboard_leaves_out(org, ledger):
+    report = rectification_figures(org.mgr_root, org.root, FROM, TO, when("2026-06-15T10:00"))
+    assert report.open_items and report.closed_items
 
 
 def test_per_unit_closure_on_time_and_overdue(org, ledger):

@@ -94,7 +94,8 @@ def dashboard_figures(actor: User | None, unit: Unit, date_from: date, date_to: 
 
     Definitions (the report's, see `rectification_figures`, whose checks apply: PermissionDenied for a
     unit out of scope, ValidationFailed for a bad period):
-    - figures: exactly `rectification_figures(actor, unit, date_from, date_to, clock)`.
+    - figures: exactly `rectification_figures(actor, unit, date_from, date_to, clock)`, without its
+      item lists, which the dashboard does not show.
     - by_unit: the report's measures split by their responsible unit (Task.unit) into the direct child
       units' subtrees (every child listed, in tree order, even with nothing), then the chosen unit itself
       and units outside the subtree (each listed only when it has measures). Per row: measures, closed
@@ -106,7 +107,7 @@ def dashboard_figures(actor: User | None, unit: Unit, date_from: date, date_to: 
       problems found, its problems closed (problem closed_on in the month) and its measures closed;
       they add up to problems, problems_closed and closed.
     """
-    figures = rectification_figures(actor, unit, date_from, date_to, clock)
+    figures = rectification_figures(actor, unit, date_from, date_to, clock, items=False)
     problem_ids, measures, closed = report_clauses(actor, unit, date_from, date_to)
     board = Dashboard(figures=figures, by_year=_month_count(date_from, date_to) > MAX_MONTHS)
     board.by_unit = _by_unit(unit, measures, closed, figures.as_of)

@@ -283,7 +283,7 @@ def check_unit(actor: User | None, unit: Unit | None) -> None:
 
 
 def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_to: date,
-                          clock: Clock) -> RectificationFigures:
+                          clock: Clock, *, items: bool = True) -> RectificationFigures:
     """The figures of the rectification section for `unit`'s subtree and the period [date_from, date_to].
 
     Definitions (every date is a local date in TIMEZONE; both ends of the period are included):
@@ -308,7 +308,8 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     - extensions: approved Extension rows of those problems' tasks (any state) decided in the period.
     - by_source / by_category: problems, measures and closed measures per source kind / category.
     - closed_items: the closed measures, by closing date; open_items: the in-progress measures, by
-      problem number, with the days overdue as of as_of.
+      problem number, with the days overdue as of as_of. Both stay empty with `items=False` (the
+      dashboard shows counts only: at a province's root the lists are most of the table).
     Rates are percentages with one decimal, None ("—") when the divisor is 0.
     """
     check_unit(actor, unit)
@@ -324,8 +325,9 @@ def rectification_figures(actor: User | None, unit: Unit, date_from: date, date_
     _count_ratings(figures, measure_filter, date_from, date_to, clock)
     _count_periods(figures, measure_filter, clock)
     _count_rechecks(figures, measure_filter)
-    figures.closed_items = _closed_items(measure_filter, closed)
-    figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
+    if items:
+        figures.closed_items = _closed_items(measure_filter, closed)
+        figures.open_items = _open_items(sa.and_(measure_filter, sa.not_(closed)), figures.as_of)
     return figures
 
 
