@@ -133,6 +133,89 @@ def measure(url: str, requests: int) -> dict[str, float]:
     return medians
 
 
+def _captured(app, client, path, kw) -> list[tuple[float, str, object]]:
+    """The statements one request of `path` runs: (seconds, SQL, DBAPI parameters)."""
+    import sqlalchemy as sa
+
+    from tracker.extensions import db
+
+    found = []
+    with app.app_context():
+        engine = db.engine
+
+    def before(conn, cursor, statement, parameters, context, many):
+        conn.info["plan_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, many):
+        if not many:
+            found.append((time.perf_counter() - conn.info.pop("plan_started"), statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
+    try:
+        client.get(path, **kw).get_data()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+        sa.event.remove(engine, "after_cursor_execute", after)
+    return found
+
+
+def _explain(app, statement: str, parameters) -> list[str]:
+    """The plan of one statement as the database runs it: EXPLAIN ANALYZE on PostgreSQL (executed,
+    with buffers), EXPLAIN QUERY PLAN on SQLite."""
+    from tracker.extensions import db
+
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if db.engine.dialect.name == "postgresql":
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+                lines = [r[0] for r in cursor.fetchall()]
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                lines = [f"{r[1]:>3} {r[3]}" for r in cursor.fetchall()]
+            raw.rollback()
+        finally:
+            raw.close()
+    return lines
+
+
+# A plan that reads a whole big table: worth a look whenever a page's figure grows with N.
+FULL_SCANS = ("Seq Scan on tasks", "Seq Scan on problems", "SCAN tasks", "SCAN problems")
+
+
+def plans(url: str) -> str:
+    """Per list page, the plan of its slowest statement, with full scans of the big tables flagged."""
+    app = _app(url)
+    clients = {}
+    for user in (MANAGER, STAFF):
+        client = app.test_client()
+        client.post("/login", data={"username": user, "password": BENCH_PASSWORD})
+        clients[user] = client
+    headers = {"Authorization": f"Bearer {_token(app, MANAGER)}"}
+    out = []
+    for title, user, path in PAGES:
+        if path == "cursor":
+            continue
+        api = path.startswith("/api/")
+        client, kw = (app.test_client(), {"headers": headers}) if api else (clients[user], {})
+        client.get(path, **kw)  # warm
+        captured = sorted(_captured(app, client, path, kw), key=lambda c: -c[0])
+        total = sum(c[0] for c in captured)
+        out += [f"#### {title}: {len(captured)} statements, {total * 1000:.1f} ms; the two slowest", ""]
+        for seconds, statement, parameters in captured[:2]:
+            lines = _explain(app, statement, parameters)
+            flag = " ⚠ full scan" if any(f in line for line in lines for f in FULL_SCANS) else ""
+            out += [f"{seconds * 1000:.1f} ms{flag}", "", "```", " ".join(statement.split())[:300] + " …", "",
+                    *(line[:200] for line in lines[:30]), "```", ""]
+    from tracker.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+    return "\n".join(out)
+
+
 def measure_jobs(url: str, requests: int) -> dict[str, tuple[float, float, str]]:
     """Jobs whose work grows with the table by nature: (seconds, units of work, what a unit is)."""
     app = _app(url)
@@ -206,6 +289,8 @@ def main(argv=None) -> None:
     p.add_argument("--sizes", default=os.environ.get("BENCH_SCALE_SIZES") or "20000,200000,1000000")
     p.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS") or 30))
     p.add_argument("--jobs", action="store_true", help="also the jobs: reminders' pass, dashboard, export")
+    p.add_argument("--plans", action="store_true",
+                   help="also each page's slowest statement's plan at the largest size")
     args = p.parse_args(argv)
     sizes = sorted(int(n) for n in args.sizes.split(","))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -224,6 +309,9 @@ def main(argv=None) -> None:
         out.append(table(backend, sizes, results, made))
         if args.jobs:
             out.append(jobs_table(backend, sizes, jobs))
+        if args.plans:
+            head = f"### {backend}: plans at {sizes[-1]:,} measures\n\n"
+            out.append(head + plans(database(backend, sizes[-1])))
         print("\n".join(out[-2:] if args.jobs else out[-1:]), flush=True)
     text = "\n".join(out)
     target = RESULTS / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.md"
