@@ -185,6 +185,11 @@ def _explain(app, statement: str, parameters) -> list[str]:
 FULL_SCANS = ("Seq Scan on tasks", "Seq Scan on problems", "SCAN tasks", "SCAN problems")
 
 
+def _full_scan(line: str) -> bool:
+    """A plan line reading a big table whole (SQLite's "SCAN t USING INDEX i" walks an index)."""
+    return any(f in line for f in FULL_SCANS) and "USING" not in line
+
+
 def plans(url: str) -> str:
     """Per list page, the plan of its slowest statement, with full scans of the big tables flagged."""
     app = _app(url)
@@ -206,7 +211,7 @@ def plans(url: str) -> str:
         out += [f"#### {title}: {len(captured)} statements, {total * 1000:.1f} ms; the two slowest", ""]
         for seconds, statement, parameters in captured[:2]:
             lines = _explain(app, statement, parameters)
-            flag = " ⚠ full scan" if any(f in line for line in lines for f in FULL_SCANS) else ""
+            flag = " ⚠ full scan" if any(_full_scan(line) for line in lines) else ""
             out += [f"{seconds * 1000:.1f} ms{flag}", "", "```", " ".join(statement.split())[:300] + " …", "",
                     *(line[:200] for line in lines[:30]), "```", ""]
     from tracker.extensions import db
