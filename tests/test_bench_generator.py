@@ -165,3 +165,18 @@ def test_same_seed_same_rows_and_counts_scale_with_tasks():
     assert (full.tasks, full.problems, full.users, full.units) == (100_000, 30_000, 5_000, 200)
     with pytest.raises(ValueError):
         Shape(tasks=10, problems=11).resolved()
+
+
+def test_the_reminders_job_queues_on_the_generated_data_and_leaves_it_as_it_was(generated):
+    """benchmarks.jobs reminders: a first pass writes every rule's messages, the next morning's only the
+    new ones; then what it queued is gone again (the bench's database is reused)."""
+    from benchmarks import jobs
+    from tracker.reminders.models import Notification
+
+    app, facts = generated
+    before = db.session.scalar(sa.select(sa.func.count(Notification.id)))
+    found = jobs.reminders(app, None)
+    assert found["overdue"] == facts["overdue"] > 0
+    assert found["first"]["messages"] >= facts["overdue"]  # at least the owner of each overdue measure
+    assert 0 <= found["next_day"]["messages"] < found["first"]["messages"]
+    assert db.session.scalar(sa.select(sa.func.count(Notification.id))) == before
