@@ -314,3 +314,29 @@ def test_a_pass_commits_batch_by_batch_and_a_rerun_after_a_crash_queues_only_the
     assert result.count == expected - sizes[0] - sizes[1]
     assert len(rows()) == expected
     assert len({n.dedupe_key for n in rows()}) == expected
+
+
+def test_a_digest_pass_that_dies_half_way_is_finished_by_the_next_pass(org, make, monkeypatch):
+    problem = make.problem(org.mgr_a)
+    db.session.commit()
+    _bulk_people(org.a1, 12, 0, problem.id)
+    monday = when("2026-06-15T09:05:00")
+    monkeypatch.setattr(digest, "PEOPLE_PER_BATCH", 5)
+    everybody = len(flat(digest.digest(monday)))
+    seen = []
+
+    def die_in_the_digest(batch):
+        if batch[0]["kind"] == Kind.DIGEST:
+            seen.append(len(batch))
+            if len(seen) == 2:
+                raise _Stop
+
+    with pytest.raises(_Stop):
+        services.queue_pass(monday, on_batch=die_in_the_digest)
+    db.session.rollback()
+    assert len(rows(kind=Kind.DIGEST)) == seen[0] < everybody
+    services.queue_pass(when("2026-06-15T09:10:00"))  # the next pass, still within the digest's window
+    assert len(rows(kind=Kind.DIGEST)) == everybody
+    assert len({n.user_id for n in rows(kind=Kind.DIGEST)}) == everybody
+    services.queue_pass(when("2026-06-15T09:15:00"))
+    assert len(rows(kind=Kind.DIGEST)) == everybody  # nobody twice

@@ -19,7 +19,7 @@ from tracker import create_app
 from tracker.extensions import db
 from tracker.reminders import scheduler
 from tracker.reminders.leader import AdvisoryElector, LeaseElector, make_elector
-from tracker.reminders.models import Notification, SchedulerLease
+from tracker.reminders.models import Notification, NotificationKind, SchedulerLease
 from tracker.reminders.models import NotificationStatus as St
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,25 +199,33 @@ def test_two_scheduler_processes_one_leads_and_the_other_takes_over(app, tmp_pat
         server.stop()
 
 
-def test_the_weekly_digest_is_triggered_once_even_when_the_cron_entry_and_the_rules_pass_both_run(
+def test_the_weekly_digest_is_built_once_even_when_the_cron_entry_and_the_rules_pass_both_run(
         app, org, make, monkeypatch):
-    from tracker.reminders import digest as digest_rule
+    """Each later pass in the digest's window looks again (so a pass that died half way is finished),
+    but builds nobody's digest twice: a digest is rendered once per person and week."""
+    from tracker.reminders import messages
 
     make.task(org.mgr_a, owner=org.staff_a, measure="周报里的措施")
     db.session.commit()
     built = []
-    real = digest_rule.digest
-    monkeypatch.setattr(digest_rule, "digest", lambda clock: built.append(clock.now()) or real(clock))
+    real = messages.render
+
+    def render(kind, user, **ctx):
+        if kind == NotificationKind.DIGEST:
+            built.append((user.id, ctx["week"]))
+        return real(kind, user, **ctx)
+    monkeypatch.setattr(messages, "render", render)
     sched = scheduler.build(app)
     for moment in ("2026-06-15T09:00:00", "2026-06-15T09:00:05", "2026-06-15T09:05", "2026-06-16T08:00"):
         app.config["NOW"] = moment  # Monday 09:00, the cron time, then the rules' later passes
         for job_id in ("digest", "rules"):
             sched.get_job(job_id).func()
-    assert len(built) == 1
+    assert built and len(built) == len(set(built))
     keys = db.session.scalars(sa.select(Notification.dedupe_key).where(Notification.kind == "digest")).all()
-    assert sorted(keys) == sorted(set(keys)) and keys
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == len(built)
     assert all(key.endswith(":2026-W25") for key in keys)
+    first_week = len(built)
     app.config["NOW"] = "2026-06-22T09:00:00"  # next Monday: next week's digest, once again
     sched.get_job("digest").func()
     sched.get_job("rules").func()
-    assert len(built) == 2
+    assert len(built) == 2 * first_week and {w for _u, w in built[first_week:]} == {"2026-W26"}

@@ -132,29 +132,29 @@ def _existing(week: str) -> set[str]:
     return set(db.session.scalars(sa.select(Notification.dedupe_key).where(_of_week(week))))
 
 
-def queued_this_week(clock: Clock) -> bool:
-    """True once this week's digest run has queued anything: a later pass builds none again."""
-    return bool(db.session.scalar(sa.select(sa.exists().where(_of_week(week_label(clock))))))
-
-
 PEOPLE_PER_BATCH = 200
 
 
 def digest(clock: Clock) -> Iterator[list[dict]]:
-    """The week's digest rows for everybody who has something in it and wants it, PEOPLE_PER_BATCH
-    people at a time: the memory held is one batch's measures, whatever the number of people."""
+    """The week's digest rows for everybody who has something in it, wants it and has not had it,
+    PEOPLE_PER_BATCH people at a time: the memory held is one batch's measures, whatever the number
+    of people. Each batch is committed on its own, so a pass that dies half way leaves the rest to
+    the next pass (within DIGEST_GRACE_HOURS), which builds only what is missing."""
     today, week = clock.today(), week_label(clock)
     known = _existing(week)
+
+    def key(user_id: int) -> str:
+        return f"digest:{user_id}:{week}"
     managers = {m.id: (m, path, unit_name) for m, path, unit_name in db.session.execute(
         sa.select(User, Unit.path, Unit.name).join(Unit, Unit.id == User.unit_id)
-        .where(User.role == Role.MANAGER, _readers()))}
-    figures = _Figures(today) if managers else None
+        .where(User.role == Role.MANAGER, _readers())) if key(m.id) not in known}
+    figures = _Figures(today) if managers else None  # only while a manager still waits for theirs
     summaries = {}
     for manager_id, (_m, path, unit_name) in managers.items():
         summary = _summary(unit_name, path, figures)
         if summary is not None:
             summaries[manager_id] = summary
-    wanted = sorted(uid for uid in {*_owners(), *summaries} if f"digest:{uid}:{week}" not in known)
+    wanted = sorted(uid for uid in {*_owners(), *summaries} if key(uid) not in known)
     for start in range(0, len(wanted), PEOPLE_PER_BATCH):
         chunk = wanted[start:start + PEOPLE_PER_BATCH]
         people: dict[int, User] = {uid: managers[uid][0] for uid in chunk if uid in summaries}
@@ -171,6 +171,6 @@ def digest(clock: Clock) -> Iterator[list[dict]]:
             message = messages.render(NotificationKind.DIGEST, user, week=week,
                                       sections=_sections(items.get(user_id, []), today),
                                       summary=summaries.get(user_id))
-            rows.append(outbox.row(NotificationKind.DIGEST, user, f"digest:{user_id}:{week}", clock, message))
+            rows.append(outbox.row(NotificationKind.DIGEST, user, key(user_id), clock, message))
         if rows:
             yield rows

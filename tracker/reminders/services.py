@@ -48,8 +48,9 @@ class RunResult:
 
 
 def due_batches(clock: Clock, *, with_digest: bool | None = None) -> Iterator[list[dict]]:
-    """Every rule's new rows, in batches; the digest when its cron time has just passed and this week's
-    is not queued yet. This is the digest's one trigger: the scheduler's cron entry runs this pass too."""
+    """Every rule's new rows, in batches; the digest when its cron time has just passed (the digest
+    leaves out whoever has this week's already). This is the digest's one trigger: the scheduler's cron
+    entry runs this pass too."""
     for rule in (*rules.RULES, *channel_messages.RULES):
         found = rule(clock)
         if isinstance(found, list):
@@ -57,8 +58,7 @@ def due_batches(clock: Clock, *, with_digest: bool | None = None) -> Iterator[li
                 yield found
         else:
             yield from found
-    if with_digest or (with_digest is None and digest_rule.digest_due(clock)
-                       and not digest_rule.queued_this_week(clock)):
+    if with_digest or (with_digest is None and digest_rule.digest_due(clock)):
         yield from digest_rule.digest(clock)
 
 
