@@ -233,6 +233,26 @@ def test_restore_renews_the_reference_stamp(new_database, make_app, tmp_path):
         assert db.session.scalar(sa.text(read)) is not None
 
 
+def test_restore_forgets_the_dashboard_snapshots(new_database, make_app, tmp_path):
+    """Kept dashboard figures were counted from the data the restore replaces: none may be served after."""
+    source = make_app(new_database("sqlite"))
+    _demo(source)
+    archive = tmp_path / "b.zip"
+    run(source, "backup", str(archive), "--no-files")
+    target = make_app(new_database("sqlite"))
+    _demo(target)
+    with target.app_context():
+        db.session.execute(sa.text(
+            "INSERT INTO dashboard_snapshots (key, unit_id, payload, computed_at, took_ms) "
+            "SELECT 'k', min(id), '{}', CURRENT_TIMESTAMP, 900 FROM units"))
+        db.session.commit()
+        db.session.remove()
+    assert run(target, "restore", str(archive), "--force", "--yes").exit_code == 0
+    with target.app_context():
+        assert db.session.scalar(sa.text("SELECT count(*) FROM dashboard_snapshots")) == 0
+    assert contents(target) == contents(source)
+
+
 def test_restore_refuses_another_migration_revision(new_database, make_app, tmp_path):
     source = make_app(new_database("sqlite"))
     archive = tmp_path / "b.zip"

@@ -31,6 +31,8 @@ ENV_SETTINGS: dict[str, type] = {
     "EVIDENCE_REQUIRED_ON_SUBMIT": bool,
     "PER_PAGE": int,
     "LIST_COUNT_LIMIT": int,
+    "DASHBOARD_CACHE_SECONDS": int,
+    "DASHBOARD_CACHE_MIN_MS": int,
     "LEDGER_IMPORT_MAX_BYTES": int,
     "LEDGER_IMPORT_MAX_ROWS": int,
     "LEDGER_IMPORT_MAX_CELLS": int,
@@ -110,6 +112,11 @@ DEFAULTS = {
     # Lists count their matches up to this many (and ten pages past the one shown); beyond, the pager
     # says "more than N" (tracker.pagination): the count no longer grows with the table.
     "LIST_COUNT_LIMIT": 1000,
+    # Dashboard figures that took DASHBOARD_CACHE_MIN_MS or more to count (a province's root) are kept in
+    # the database and served for DASHBOARD_CACHE_SECONDS with their age shown (tracker.dashboard.snapshots);
+    # 0 seconds: always count them live.
+    "DASHBOARD_CACHE_SECONDS": 300,
+    "DASHBOARD_CACHE_MIN_MS": 500,
     # SQLite only: WAL lets readers run while one writer commits; NORMAL fsyncs at checkpoints.
     "SQLITE_JOURNAL_MODE": "WAL",
     "SQLITE_SYNCHRONOUS": "NORMAL",

@@ -3,6 +3,7 @@
 from tracker.audit.models import AuditEvent
 from tracker.auth.models import ApiToken, CalendarFeed, LoginSession
 from tracker.channels.models import UnitChannel
+from tracker.dashboard.models import DashboardSnapshot
 from tracker.followup.models import Recheck, RecheckSample, TaskPeriod, TaskRound
 from tracker.ledger.models import ImportJob
 from tracker.org.models import ReferenceStamp, Unit, User
@@ -24,6 +25,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "CalendarFeed",
+    "DashboardSnapshot",
     "Category",
     "Evidence",
     "Extension",

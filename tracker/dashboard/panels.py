@@ -7,10 +7,13 @@ SVG chart and the same numbers as a table (the chart's accessible alternative).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from flask import url_for
+from flask import current_app, url_for
+from flask_babel import format_timedelta
 from markupsafe import Markup
 
+from tracker.clock import utcnow
 from tracker.dashboard import charts
 from tracker.dashboard.charts import Row, Series
 from tracker.dashboard.services import CHILD, ELSEWHERE, Dashboard, UnitRow
@@ -107,6 +110,22 @@ class PagePieces:
         ]
 
     # --- panels ------------------------------------------------------------------------------
+
+    def kept(self) -> str | None:
+        """How old the figures are, when they are a snapshot (tracker.dashboard.snapshots); else None."""
+        kept = self.board.kept
+        if kept is None:
+            return None
+        # Negative: babel words a past moment as "3 minutes ago" (3分钟前).
+        age = format_timedelta(-max(utcnow() - kept.computed_at, timedelta(seconds=1)), threshold=1.1,
+                               add_direction=True)
+        seconds = f"{kept.took_ms / 1000:.1f}"
+        if kept.recomputing:
+            return _("These figures were counted %(age)s and are being counted again now; reload the page "
+                     "in a moment for the new ones.", age=age)
+        return _("Counted %(age)s (it took %(seconds)s s). Figures that take this long to count are kept for "
+                 "%(minutes)s minutes.", age=age, seconds=seconds,
+                 minutes=max(current_app.config["DASHBOARD_CACHE_SECONDS"] // 60, 1))
 
     def panels(self) -> list[Panel]:
         return [self.rates_by_unit(), self.overdue_by_unit(), self.by_period(), self.by_category(),

@@ -8,7 +8,7 @@ problems or measures there are.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -86,6 +86,17 @@ class Dashboard:
     overdue_by_leader: list[LeaderRow] = field(default_factory=list)
     by_period: list[PeriodRow] = field(default_factory=list)
     by_year: bool = False
+    kept: Kept | None = None  # set when the figures are (or become) a snapshot (tracker.dashboard.snapshots)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """How old the figures shown are: computed at `computed_at` (UTC) in `took_ms`; `recomputing`: older
+    than the snapshots' lifetime, served while another request counts them again."""
+
+    computed_at: datetime
+    took_ms: int
+    recomputing: bool = False
 
 
 def dashboard_figures(actor: User | None, unit: Unit, date_from: date, date_to: date,

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from tracker.clock import request_clock
 from tracker.dashboard.forms import DashboardForm
 from tracker.dashboard.panels import PagePieces
-from tracker.dashboard.services import dashboard_figures
+from tracker.dashboard.snapshots import dashboard
 from tracker.errors import PermissionDenied, ValidationFailed
 from tracker.extensions import db
 from tracker.org.models import Unit
@@ -42,7 +42,8 @@ def _board(form: DashboardForm):
         return None
     unit = db.session.get(Unit, form.unit.data) if form.unit.data else None
     try:
-        return dashboard_figures(current_user, unit, form.date_from.data, form.date_to.data, request_clock())
+        return dashboard(current_user, unit, form.date_from.data, form.date_to.data, request_clock(),
+                         recount=request.args.get("recount") == "1")
     except PermissionDenied as exc:
         form.unit.errors = [*form.unit.errors, exc.message]
     except ValidationFailed as exc:
@@ -63,4 +64,4 @@ def index():
         return render_template("dashboard/index.html", form=form, board=None), 422
     pieces = PagePieces(board)
     return render_template("dashboard/index.html", form=form, board=board, figures=pieces.figures(),
-                           panels=pieces.panels())
+                           panels=pieces.panels(), kept=pieces.kept())

@@ -53,7 +53,9 @@ READABLE_VERSIONS = (1, 2)  # 1: evidence only, as files/uploads/<name>
 FILE_AREAS = ("evidence", "templates")  # areas of the store worth keeping (imports are scratch)
 # The reference stamp is renewed on restore: processes must drop pick lists cached before it.
 # Logins are not carried over: a restored database starts with everyone logged out.
-RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp", "login_sessions"}
+# Dashboard snapshots are figures counted from the data: dropped on restore, counted again.
+RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp", "login_sessions",
+                  "dashboard_snapshots"}
 SEED_TABLES = {"categories"}  # filled by `db upgrade`: an otherwise empty database still has them
 BATCH = 1000
 CHUNK = 1024 * 1024
@@ -421,6 +423,8 @@ def restore_backup(engine: sa.Engine, source: Path, store, *, force: bool = Fals
                 _reset_sequences(conn, tables)
             if sa.inspect(conn).has_table("reference_stamp"):
                 refdata.renew(conn)
+            if sa.inspect(conn).has_table("dashboard_snapshots"):
+                conn.execute(sa.text("DELETE FROM dashboard_snapshots"))
         if store is not None and files:
             try:
                 summary.files = _restore_files(zf, files, store)
