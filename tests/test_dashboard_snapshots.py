@@ -137,6 +137,23 @@ def test_each_reader_gets_the_figures_of_their_own_scope(org, ledger, keep):
     assert len({r.key for r in rows()}) == 3
 
 
+def test_the_people_of_the_only_top_unit_share_the_administrators_snapshot(org, ledger, make, keep):
+    """Their subtree is every unit: they read what an administrator reads, so one count serves them all."""
+    first = view(org.admin, org.root)
+    for person in (org.mgr_root, org.viewer_root):
+        board = view(person, org.root)
+        assert board.kept.computed_at == first.kept.computed_at, "served from the administrator's snapshot"
+        live = rectification_figures(person, org.root, FROM, TO, when(LOOKED))
+        assert (board.figures.measures, board.figures.closed, board.figures.overdue) == (
+            live.measures, live.closed, live.overdue)
+    assert len(rows()) == 1
+    # With a second top unit, the root's people no longer see every unit: a snapshot of their own.
+    make.unit("X", "另一机关", parent=None)
+    db.session.commit()
+    view(org.mgr_root, org.root)
+    assert len(rows()) == 2
+
+
 def test_the_scope_is_checked_before_any_snapshot_is_read(org, ledger, login_as, keep):
     view(org.admin, org.a)
     with pytest.raises(PermissionDenied):

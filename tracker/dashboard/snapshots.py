@@ -8,8 +8,9 @@ offers to count again. Cheaper figures are never stored: a small unit always see
 
 - Shared: the snapshot is a row, so every worker and host serves the same one.
 - Exact for its reader: the key holds the unit, the period, the day the figures are "as of" and the
-  reader's scope (everything for an administrator; otherwise their unit and themselves, the two things
-  `scope.task_clause` reads), so a snapshot never shows anybody more than they may see.
+  reader's scope (everything for an administrator and for the people of the only top unit; otherwise
+  their unit and themselves, the two things `scope.task_clause` reads), so a snapshot never shows
+  anybody more or less than they may see.
 - Checked first: the unit's scope and the period are checked before any snapshot is read, with the
   same answers as the live figures.
 - One recount at a time: when a snapshot is older than its lifetime, the first request claims it
@@ -84,8 +85,20 @@ def dashboard(actor: User | None, unit: Unit | None, date_from: date | None, dat
 
 
 def snapshot_key(actor: User | None, unit: Unit, date_from: date, date_to: date, as_of: date) -> str:
-    reader = "all" if actor is None or actor.role == Role.ADMIN else f"u{actor.unit_id or '-'}p{actor.id}"
+    reader = "all" if _sees_everything(actor) else f"u{actor.unit_id or '-'}p{actor.id}"
     return f"v{VERSION}|{unit.id}|{date_from.isoformat()}|{date_to.isoformat()}|{as_of.isoformat()}|{reader}"
+
+
+def _sees_everything(actor: User | None) -> bool:
+    """Whether `scope` lets the actor read every problem and measure: an administrator, or anybody of the
+    only top unit (its subtree is every unit, so their own measures add nothing). Such readers share
+    one snapshot: a province's root managers do not each count the root again."""
+    if actor is None or actor.role == Role.ADMIN:
+        return True
+    if actor.unit is None or actor.unit.parent_id is not None:
+        return False
+    tops = sa.select(sa.func.count()).select_from(Unit).where(Unit.parent_id.is_(None))
+    return db.session.scalar(tops) == 1
 
 
 def _aware(value: datetime) -> datetime:
