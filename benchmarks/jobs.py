@@ -35,7 +35,7 @@ from tracker.problems.models import Category, Problem
 from tracker.reminders import digest as digest_rule
 from tracker.reminders import outbox
 from tracker.reminders import services as reminder_services
-from tracker.reminders.models import Notification
+from tracker.reminders.models import Notification, ReminderSweep
 from tracker.reports import section as wording
 from tracker.reports.document import build_docx
 from tracker.reports.services import rectification_figures
@@ -88,7 +88,8 @@ def digest(app, args) -> dict:
 
 def reminders(app, args) -> dict:
     """The reminders' pass as the scheduler runs it, without sending: a first pass (every rule due,
-    nothing queued before), then the next morning's pass. What they queue is deleted afterwards, so
+    nothing queued before), the next pass five minutes later (nothing changed: what an idle pass costs),
+    then the next morning's pass. What they queue is deleted afterwards, so
     the database stays as generated."""
     clock = current_clock()
     last = db.session.scalar(sa.select(sa.func.max(Notification.id))) or 0
@@ -97,7 +98,8 @@ def reminders(app, args) -> dict:
     found = dict(overdue=overdue, base_mb=base)
     try:
         tomorrow = Clock(clock.tz.key, clock.now() + timedelta(days=1))
-        for name, when in (("first", clock), ("next_day", tomorrow)):
+        later = Clock(clock.tz.key, clock.now() + timedelta(minutes=5))  # the scheduler's next pass
+        for name, when in (("first", clock), ("same_day", later), ("next_day", tomorrow)):
             started, cpu = time.perf_counter(), time.process_time()
             result = reminder_services.queue_pass(when, with_digest=False)
             found[name] = dict(seconds=time.perf_counter() - started, cpu=time.process_time() - cpu,
@@ -105,6 +107,7 @@ def reminders(app, args) -> dict:
     finally:
         db.session.rollback()
         db.session.execute(sa.delete(Notification).where(Notification.id > last))
+        db.session.execute(sa.delete(ReminderSweep))
         db.session.commit()
     return found
 

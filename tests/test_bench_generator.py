@@ -171,12 +171,14 @@ def test_the_reminders_job_queues_on_the_generated_data_and_leaves_it_as_it_was(
     """benchmarks.jobs reminders: a first pass writes every rule's messages, the next morning's only the
     new ones; then what it queued is gone again (the bench's database is reused)."""
     from benchmarks import jobs
-    from tracker.reminders.models import Notification
+    from tracker.reminders.models import Notification, ReminderSweep
 
     app, facts = generated
     before = db.session.scalar(sa.select(sa.func.count(Notification.id)))
     found = jobs.reminders(app, None)
     assert found["overdue"] == facts["overdue"] > 0
     assert found["first"]["messages"] >= facts["overdue"]  # at least the owner of each overdue measure
+    assert found["same_day"]["messages"] == 0  # five minutes later, nothing changed
     assert 0 <= found["next_day"]["messages"] < found["first"]["messages"]
     assert db.session.scalar(sa.select(sa.func.count(Notification.id))) == before
+    assert db.session.scalar(sa.select(sa.func.count(ReminderSweep.rule))) == 0

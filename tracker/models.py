@@ -8,7 +8,7 @@ from tracker.followup.models import Recheck, RecheckSample, TaskPeriod, TaskRoun
 from tracker.ledger.models import ImportJob
 from tracker.org.models import ReferenceStamp, Unit, User
 from tracker.problems.models import Category, Problem, Source, problem_cooperating_units
-from tracker.reminders.models import Notification, SchedulerLease
+from tracker.reminders.models import Notification, ReminderSweep, SchedulerLease
 from tracker.review.models import ReviewDecision, ReviewStep, TaskReviewStep
 from tracker.supervision.models import (
     Notice,
@@ -39,6 +39,7 @@ __all__ = [
     "NoticeTask",
     "Notification",
     "Problem",
+    "ReminderSweep",
     "ReviewDecision",
     "ReviewStep",
     "Progress",

@@ -53,9 +53,10 @@ READABLE_VERSIONS = (1, 2)  # 1: evidence only, as files/uploads/<name>
 FILE_AREAS = ("evidence", "templates")  # areas of the store worth keeping (imports are scratch)
 # The reference stamp is renewed on restore: processes must drop pick lists cached before it.
 # Logins are not carried over: a restored database starts with everyone logged out.
-# Dashboard snapshots are figures counted from the data: dropped on restore, counted again.
+# Dashboard snapshots are figures counted from the data: dropped on restore, counted again. The
+# reminders' sweeps are read against the reference stamp, which a restore renews: they sweep again.
 RUNTIME_TABLES = {"alembic_version", "scheduler_lease", "reference_stamp", "login_sessions",
-                  "dashboard_snapshots"}
+                  "dashboard_snapshots", "reminder_sweeps"}
 SEED_TABLES = {"categories"}  # filled by `db upgrade`: an otherwise empty database still has them
 BATCH = 1000
 CHUNK = 1024 * 1024

@@ -80,6 +80,9 @@ class Problem(db.Model):
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("users.id"))
+    # As Task.changed_at: a new responsible leader is a new recipient of its measures' escalations.
+    changed_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True), default=utcnow,
+                                                           onupdate=utcnow, index=True)
 
     category: Mapped[Category] = relationship()
     source: Mapped[Source] = relationship()

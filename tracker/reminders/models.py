@@ -160,3 +160,14 @@ class SchedulerLease(db.Model):
     holder: Mapped[str | None] = mapped_column(sa.String(120))
     acquired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ReminderSweep(db.Model):
+    """When a reminder rule last looked at every measure it could concern (tracker.reminders.sweeps)."""
+
+    __tablename__ = "reminder_sweeps"
+
+    rule: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    swept_on: Mapped[date] = mapped_column(sa.Date)  # the business day of that sweep
+    started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))  # real time it began
+    stamp: Mapped[str | None] = mapped_column(sa.String(32))  # the reference stamp it read

@@ -11,6 +11,7 @@ cancelled because the measure changed hands does not stop the new owner's remind
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -36,7 +37,7 @@ from tracker.followup.models import (
 from tracker.org import queries as org_queries
 from tracker.org.models import Unit, User
 from tracker.problems.models import Problem
-from tracker.reminders import messages, outbox
+from tracker.reminders import messages, outbox, sweeps
 from tracker.reminders.models import NotificationKind as Kind
 from tracker.supervision import mail as notice_mail
 from tracker.supervision.models import ADDRESSEE_ROLES, Notice, NoticeRecipient
@@ -102,15 +103,32 @@ class Wanted:
     deadline: date | None = None  # what the row stores as its deadline, when not the measure's
 
 
-def _light(*where):
-    """The open measures matching `where` as light rows: what a rule needs for recipients and keys."""
-    return db.session.execute(
-        sa.select(Task.id, Task.deadline, Task.owner_id, Task.assigned_at, Task.period,
-                  Unit.path.label("unit_path"), Problem.responsible_leader_id.label("leader_id"))
-        .join(Problem, Problem.id == Task.problem_id)
-        .join(Unit, Unit.id == Task.unit_id)
-        .where(Task.state.in_(OVERDUE_STATES), *where)
-        .order_by(Task.id)).all()
+def _light(*where, only: list[int] | None = None):
+    """The open measures matching `where` as light rows: what a rule needs for recipients and keys.
+
+    `only`: among these measures (ascending ids), CHUNK at a time."""
+    stmt = (sa.select(Task.id, Task.deadline, Task.owner_id, Task.assigned_at, Task.period,
+                      Unit.path.label("unit_path"), Problem.responsible_leader_id.label("leader_id"))
+            .join(Problem, Problem.id == Task.problem_id)
+            .join(Unit, Unit.id == Task.unit_id)
+            .where(Task.state.in_(OVERDUE_STATES), *where)
+            .order_by(Task.id))
+    if only is None:
+        return db.session.execute(stmt).all()
+    return [r for chunk in batched(only, CHUNK) for r in db.session.execute(stmt.where(Task.id.in_(chunk)))]
+
+
+def _swept(rule: Callable[[Clock, list[int] | None], Iterable[list[dict]]]) -> Callable[[Clock], Batches]:
+    """A date-driven rule: every candidate on the day's first pass, then only the measures changed since
+    the last pass (tracker.reminders.sweeps). The pass is recorded once the rule has been through it."""
+    @functools.wraps(rule)
+    def run(clock: Clock) -> Batches:
+        window = sweeps.window(rule.__name__, clock)
+        only = None if window.since is None else sweeps.changed_ids(window.since)
+        if only != []:
+            yield from rule(clock, only)
+        sweeps.record(window)
+    return run
 
 
 def _full(ids) -> dict[int, tuple]:
@@ -179,29 +197,32 @@ def assignment_row(task: Task, clock: Clock) -> dict:
                       task=task)
 
 
-def due_soon(clock: Clock) -> Batches:
+@_swept
+def due_soon(clock: Clock, only: list[int] | None = None) -> Batches:
     """Once per task per deadline (per owner), within DUE_SOON_DAYS before the deadline."""
     today = clock.today()
     found = _light(Task.type != TaskType.ONGOING, Task.deadline >= today,
-                   Task.deadline <= today + timedelta(days=_cfg("DUE_SOON_DAYS")))
+                   Task.deadline <= today + timedelta(days=_cfg("DUE_SOON_DAYS")), only=only)
     return _emit(found, _to(Kind.DUE_SOON, lambda r, u: f"due_soon:{r.id}:{r.deadline}:u{u}"), clock)
 
 
-def overdue(clock: Clock) -> Batches:
+@_swept
+def overdue(clock: Clock, only: list[int] | None = None) -> Batches:
     """On the first overdue day, then once a week while overdue (a missed run still sends that week's)."""
     today = clock.today()
 
     def key(r, u):
         week = ((today - r.deadline).days - 1) // 7
         return f"overdue:{r.id}:{r.deadline}:{week}:u{u}"
-    return _emit(_light(Task.overdue_clause(today)), _to(Kind.OVERDUE, key), clock)
+    return _emit(_light(Task.overdue_clause(today), only=only), _to(Kind.OVERDUE, key), clock)
 
 
-def escalation(clock: Clock) -> Batches:
+@_swept
+def escalation(clock: Clock, only: list[int] | None = None) -> Batches:
     """Overdue ≥ ESCALATE_AFTER_DAYS: the responsible leader and the unit's managers, once per deadline."""
     today = clock.today()
     found = _light(Task.overdue_clause(today),
-                   Task.deadline <= today - timedelta(days=_cfg("ESCALATE_AFTER_DAYS")))
+                   Task.deadline <= today - timedelta(days=_cfg("ESCALATE_AFTER_DAYS")), only=only)
     if not found:
         return
     managers = org_queries.managers_by_unit()
@@ -217,13 +238,15 @@ def escalation(clock: Clock) -> Batches:
                                 recipients), clock, people)
 
 
-def ongoing(clock: Clock) -> Batches:
+@_swept
+def ongoing(clock: Clock, only: list[int] | None = None) -> Batches:
     """Ongoing (长期坚持) measures without a period: a progress reminder each month, from the month after
     assignment. Those with a period (阶段性销号) get `period_due` and `period_missed` instead."""
     local = clock.local_now()
     # Compared in UTC: SQLite stores the UTC wall time and ignores an offset on the parameter.
     month_start = datetime.combine(local.date().replace(day=1), time(), tzinfo=clock.tz).astimezone(UTC)
-    found = _light(Task.type == TaskType.ONGOING, Task.period.is_(None), Task.created_at < month_start)
+    found = _light(Task.type == TaskType.ONGOING, Task.period.is_(None), Task.created_at < month_start,
+                   only=only)
     month = f"{local:%Y-%m}"
     return _emit(found, _to(Kind.ONGOING, lambda r, u: f"ongoing:{r.id}:{month}:u{u}"), clock)
 

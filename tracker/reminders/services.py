@@ -85,6 +85,8 @@ def queue_pass(clock: Clock, *, dry_run: bool = False, with_digest: bool | None 
             if not dry_run:
                 outbox.enqueue(batch)
                 db.session.commit()
+        if not dry_run:
+            db.session.commit()  # the rules' sweeps recorded after their last batch
     finally:
         session.expire_on_commit = keep
         if dry_run:

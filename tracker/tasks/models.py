@@ -127,6 +127,10 @@ class Task(TaskRules, db.Model):
     period: Mapped[Optional[PeriodKind]] = mapped_column(enum_column(PeriodKind))
     # 回头看: a rebound reopens a closed measure as round N+1 (earlier closures in task_rounds).
     round: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Real time of the last INSERT or UPDATE through SQLAlchemy (ORM or Core): the reminders' passes
+    # within a day look only at measures changed since the day's sweep (tracker.reminders.sweeps).
+    changed_at: Mapped[Optional[datetime]] = mapped_column(sa.DateTime(timezone=True), default=utcnow,
+                                                           onupdate=utcnow, index=True)
 
     problem: Mapped[Problem] = relationship(back_populates="tasks")
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
