@@ -433,10 +433,13 @@ def test_list_rows_show_what_the_tasks_show(client, org, make, login_as, clock):
     assert "措" * 125 in exact_row and "…" not in exact_row  # within truncate's leeway: shown whole
 
 
+@pytest.mark.parametrize("sort", [None, "state", "-state"])
 @pytest.mark.parametrize("per_page", [1, 2, 3, 50])
-def test_default_order_paged_in_parts_equals_one_sort(client, org, ledger, make, login_as, clock, per_page):
+def test_default_order_paged_in_parts_equals_one_sort(client, org, ledger, make, login_as, clock, per_page,
+                                                      sort):
     """The default page is read in three index-ordered runs (overdue, the rest by deadline, no
-    deadline); page after page it gives exactly the one-sort order of task_query."""
+    deadline), a page by state in runs state by state; page after page either gives exactly the
+    one-sort order of task_query."""
     from tracker.tasks import queries
 
     make.clock = when("2026-06-01T09:00:00")
@@ -447,18 +450,19 @@ def test_default_order_paged_in_parts_equals_one_sort(client, org, ledger, make,
     db.session.commit()
     login_as(org.mgr_root)
     expected = list(db.session.scalars(
-        queries.task_query(org.mgr_root, clock, TaskFilters(), queries.parse_sort(None), load=False)
+        queries.task_query(org.mgr_root, clock, TaskFilters(), queries.parse_sort(sort), load=False)
         .with_only_columns(Task.id)))
     assert len(expected) == 11
+    sorted_by = {"sort": sort} if sort else {}
     seen, page = [], 1
     while len(seen) < len(expected) + per_page:
-        got = listed(client, per_page=per_page, page=page)
+        got = listed(client, per_page=per_page, page=page, **sorted_by)
         if not got:
             break
         seen += got
         page += 1
     assert seen == expected
-    assert listed(client, per_page=per_page, page=page + 1) == []
-    assert listed(client, unit=org.a1.id) == list(db.session.scalars(
-        queries.task_query(org.mgr_root, clock, TaskFilters(unit_id=org.a1.id), queries.parse_sort(None),
+    assert listed(client, per_page=per_page, page=page + 1, **sorted_by) == []
+    assert listed(client, unit=org.a1.id, **sorted_by) == list(db.session.scalars(
+        queries.task_query(org.mgr_root, clock, TaskFilters(unit_id=org.a1.id), queries.parse_sort(sort),
                            load=False).with_only_columns(Task.id)))

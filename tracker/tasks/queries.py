@@ -364,6 +364,14 @@ def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, 
         parts = [(overdue, (Task.deadline, Task.id)),
                  (sa.and_(sa.not_(overdue), Task.deadline.is_not(None)), (Task.deadline, Task.id)),
                  (Task.deadline.is_(None), (Task.id,))]
+    elif sort[0] == "state":
+        # State by state in the list's order, each by deadline off ix_tasks_state_deadline, the ones
+        # without a deadline after (the order of _order's CASE), rather than one sort of every match.
+        states = sorted(STATE_ORDER, key=STATE_ORDER.get, reverse=sort[1])
+        last = Task.id.desc() if sort[1] else Task.id
+        parts = [part for state in states for part in (
+            (sa.and_(Task.state == state, Task.deadline.is_not(None)), (Task.deadline, last)),
+            (sa.and_(Task.state == state, Task.deadline.is_(None)), (last,)))]
     return RowPagination(select=stmt, session=db.session, page=page, per_page=per_page, max_per_page=200,
                          error_out=False, id=Task.id, rows=_list_rows, parts=parts)
 
