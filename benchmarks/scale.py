@@ -33,6 +33,8 @@ PAGES = [
     ("整改清单 overdue, page 50", MANAGER, "/tasks?overdue=1&page=50"),
     ("整改清单 all (default order), page 1", MANAGER, "/tasks"),
     ("整改清单 all (default order), page 50", MANAGER, "/tasks?page=50"),
+    ("整改清单 by state, page 1", MANAGER, "/tasks?sort=state"),
+    ("整改清单 by state, page 50", MANAGER, "/tasks?sort=state&page=50"),
     ("问题清单, page 1", MANAGER, "/problems"),
     ("问题清单, page 50", MANAGER, "/problems?page=50"),
     ("我的任务 (staff)", STAFF, "/"),
