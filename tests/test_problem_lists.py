@@ -123,6 +123,16 @@ def test_problem_list_sorting(org, data, login):
         assert numbers(client.get(f"/problems?sort={sort}")) == expected, sort
 
 
+def test_by_source_two_sources_of_one_day_and_name_are_not_interleaved(org, make, login):
+    """By held_on and name, then source by source, then by id: a walk of ix_sources_order."""
+    twins = [make.source(org.a, name="巡察反馈", held_on=date(2026, 3, 1)) for _ in range(2)]
+    made = [make.problem(org.mgr_a, source=twins[i % 2]) for i in range(4)]
+    db.session.commit()
+    client = login(org.mgr_a)
+    listed = [n for n in numbers(client.get("/problems?sort=source")) if n in {p.number for p in made}]
+    assert listed == [p.number for src in twins for p in made if p.source_id == src.id]
+
+
 def test_responsibility_list_sorting(org, data, login):
     client = login(org.admin)
     assert numbers(client.get("/responsibilities?sort=number")) == ["P-01", "P-02", "P-03", "P-04"]

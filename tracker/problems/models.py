@@ -27,6 +27,9 @@ class Category(db.Model):
     sort_order: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
 
+    # 问题清单 by category: categories walked in this order, each one's problems off their index.
+    __table_args__ = (sa.Index("ix_categories_order", "sort_order", "name", "id"),)
+
     def __str__(self) -> str:
         return self.name
 
@@ -44,6 +47,9 @@ class Source(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     unit: Mapped[Unit] = relationship()
+
+    # 问题清单 by source: sources walked in this order, each one's problems off their index.
+    __table_args__ = (sa.Index("ix_sources_order", "held_on", "name", "id"),)
 
     def __str__(self) -> str:
         return self.name

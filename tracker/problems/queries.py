@@ -147,16 +147,19 @@ def filter_conditions(filters: ProblemFilters, today: date) -> list:
 
 def _sorted(stmt, sort: str | None):
     key, desc = parse_sort(sort)
+    # A joined table's sort ends with its id: then its rows are walked in an index's order and each
+    # one's problems read off their own index, instead of one sort of every match (at 1M measures on
+    # SQLite, by source: 1.0 s).
     if key == "unit":
         found_unit = aliased(Unit)
         stmt = stmt.join(found_unit, Problem.unit_id == found_unit.id)
-        columns = [found_unit.path, found_unit.name]
+        columns = [found_unit.path, found_unit.id]  # a path names one unit
     elif key == "category":
         stmt = stmt.join(Category, Problem.category_id == Category.id)
-        columns = [Category.sort_order, Category.name]
+        columns = [Category.sort_order, Category.name, Category.id]
     elif key == "source":
         stmt = stmt.join(Source, Problem.source_id == Source.id)
-        columns = [Source.held_on, Source.name]
+        columns = [Source.held_on, Source.name, Source.id]
     else:
         columns = [getattr(Problem, key)]
     # The id breaks ties so paging is stable.
