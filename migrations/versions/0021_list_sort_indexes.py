@@ -1,5 +1,5 @@
-"""categories (sort_order, name, id), sources (held_on, name, id), tasks (created_at, id): the lists sorted by
-category, source or creation walk an index instead of sorting every match
+"""categories (sort_order, name, id), sources (held_on, name, id), tasks (created_at, id), tasks (state, deadline, id): the lists
+sorted by category, source, creation or state walk an index instead of sorting every match
 
 Revision ID: 0021
 Revises: 0020
@@ -26,6 +26,7 @@ def upgrade():
 
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index('ix_tasks_created', ['created_at', 'id'], unique=False)
+        batch_op.create_index('ix_tasks_state_deadline_id', ['state', 'deadline', 'id'], unique=False)
 
     if op.get_bind().dialect.name == "sqlite":
         # SQLite plans with sqlite_stat1: an index it has no row for is passed over (by category
@@ -37,6 +38,7 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_index('ix_tasks_state_deadline_id')
         batch_op.drop_index('ix_tasks_created')
 
     with op.batch_alter_table('sources', schema=None) as batch_op:

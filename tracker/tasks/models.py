@@ -149,6 +149,7 @@ class Task(TaskRules, db.Model):
         sa.Index("ix_tasks_state_deadline", "state", "deadline", "unit_id", "owner_id"),
         sa.Index("ix_tasks_owner_state", "owner_id", "state"),
         sa.Index("ix_tasks_created", "created_at", "id"),  # 整改清单 newest / oldest first
+        sa.Index("ix_tasks_state_deadline_id", "state", "deadline", "id"),  # 整改清单 by state, in runs
         sa.Index("ix_tasks_unit_state", "unit_id", "state"),
         # Only work that can fall overdue: the overdue list in deadline order straight off the index,
         # and its count from the index alone (the scope and predicate columns are in it: SQLite only

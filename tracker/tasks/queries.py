@@ -368,7 +368,7 @@ def list_page(actor: User, clock: Clock, filters: TaskFilters, sort: tuple[str, 
                  (sa.and_(sa.not_(overdue), Task.deadline.is_not(None)), (Task.deadline, Task.id)),
                  (Task.deadline.is_(None), (Task.id,))]
     elif sort[0] == "state":
-        # State by state in the list's order, each by deadline off ix_tasks_state_deadline, the ones
+        # State by state in the list's order, each by deadline off ix_tasks_state_deadline_id, the ones
         # without a deadline after (the order of _order's CASE), rather than one sort of every match.
         states = sorted(STATE_ORDER, key=STATE_ORDER.get, reverse=sort[1])
         last = Task.id.desc() if sort[1] else Task.id
