@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from tracker.clock import request_clock
@@ -62,6 +62,10 @@ def index():
     board = _board(form)
     if board is None:
         return render_template("dashboard/index.html", form=form, board=None), 422
+    if "recount" in request.args:
+        # Counted and kept: show them from the snapshot at an address whose reload does not count again.
+        args = {k: v for k, v in request.args.items() if k != "recount"}
+        return redirect(url_for("dashboard.index", **args))
     pieces = PagePieces(board)
     return render_template("dashboard/index.html", form=form, board=board, figures=pieces.figures(),
                            panels=pieces.panels(), kept=pieces.kept())
