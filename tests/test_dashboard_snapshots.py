@@ -165,6 +165,18 @@ def test_the_scope_is_checked_before_any_snapshot_is_read(org, ledger, login_as,
     assert response.status_code == 422 and 'data-figure="measures"' not in html
 
 
+def test_a_unit_moved_out_of_scope_is_refused_despite_the_readers_young_snapshot(org, ledger, keep, clock):
+    """The key keeps readers apart; the scope check before the snapshot keeps a reader out of a unit
+    that left their subtree after they looked (its snapshot, under their own key, is still young)."""
+    from tracker.org import services as org_services
+
+    view(org.mgr_a, org.a1)
+    org_services.save_unit(org.admin, clock, code=org.a1.code, name=org.a1.name, parent=org.b, unit=org.a1)
+    db.session.commit()
+    with pytest.raises(PermissionDenied):
+        view(org.mgr_a, org.a1)
+
+
 def test_the_day_is_part_of_the_key(org, ledger, keep):
     """Overdue is counted as of today: tomorrow's dashboard is not yesterday's."""
     view(org.admin, org.root, date_to=date(2026, 12, 31))
