@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -35,3 +36,11 @@ csrf = CSRFProtect()
 # Limits are declared where they apply (login, the API); storage from RATELIMIT_STORAGE_URI
 # (memory:// by default, per process; redis://… or memcached://… to share across workers).
 limiter = Limiter(key_func=get_remote_address)
+
+
+def insert(table, dialect_name: str | None = None):
+    """An INSERT with ON CONFLICT (DO NOTHING / DO UPDATE) for the database in use: PostgreSQL's or
+    SQLite's (the session's unless `dialect_name` is given). Decided by the database in one statement,
+    where a SELECT-then-INSERT races."""
+    name = dialect_name or db.session.get_bind().dialect.name
+    return (postgresql.insert if name == "postgresql" else sqlite.insert)(table)

@@ -30,13 +30,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from tracker.clock import Clock, utcnow
 from tracker.dashboard.models import DashboardSnapshot
 from tracker.dashboard.services import Dashboard, Kept, LeaderRow, PeriodRow, UnitRow, dashboard_figures
 from tracker.enums import Role, SourceKind
-from tracker.extensions import db
+from tracker.extensions import db, insert
 from tracker.org.models import Unit, User
 from tracker.reports.services import BreakdownRow, RectificationFigures, check_period, check_unit
 
@@ -120,17 +119,11 @@ def _claim(row_id: int, now: datetime) -> bool:
 
 
 def _store(key: str, unit_id: int, payload: str, computed_at: datetime, took_ms: int) -> None:
-    """Insert or replace the snapshot (two requests storing the first one at once: the unique key lets
-    one insert, the other replaces it) and forget the ones nobody recounted for a day."""
+    """Insert or replace the snapshot in one statement (two requests storing the first one at once: the
+    unique key decides, the later one replaces it) and forget the ones nobody recounted for a day."""
     values = {"payload": payload, "computed_at": computed_at, "took_ms": took_ms, "computing_since": None}
-    replace = (sa.update(DashboardSnapshot).where(DashboardSnapshot.key == key).values(**values)
-               .execution_options(synchronize_session=False))
-    if not db.session.execute(replace).rowcount:
-        try:
-            with db.session.begin_nested():
-                db.session.execute(sa.insert(DashboardSnapshot).values(key=key, unit_id=unit_id, **values))
-        except IntegrityError:
-            db.session.execute(replace)
+    db.session.execute(insert(DashboardSnapshot).values(key=key, unit_id=unit_id, **values)
+                       .on_conflict_do_update(index_elements=["key"], set_=values))
     db.session.execute(sa.delete(DashboardSnapshot)
                        .where(DashboardSnapshot.computed_at < computed_at - FORGET_AFTER)
                        .execution_options(synchronize_session=False))

@@ -18,9 +18,9 @@ import uuid
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tracker.clock import utcnow
+from tracker.extensions import insert
 from tracker.reminders.models import SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,7 @@ class LeaseElector:
         self.leading = False
 
     def _ensure_row(self, conn) -> None:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        conn.execute(insert(SchedulerLease).values(name=self.name).on_conflict_do_nothing(
+        conn.execute(insert(SchedulerLease, conn.dialect.name).values(name=self.name).on_conflict_do_nothing(
             index_elements=["name"]))
 
     def _take(self, conn, now, force: bool = False) -> bool:

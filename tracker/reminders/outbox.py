@@ -33,13 +33,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from tracker.channels import push
 from tracker.clock import Clock, utcnow
 from tracker.enums import OPEN_STATES, OVERDUE_STATES, TaskState
-from tracker.extensions import db
+from tracker.extensions import db, insert
 from tracker.followup.models import PeriodState, Recheck, RecheckState, TaskPeriod
 from tracker.reminders.delivery import Attachment, PermanentFailure, TemporaryFailure, backend_for_app
 from tracker.reminders.models import Notification, NotificationKind, NotificationStatus
@@ -101,8 +100,6 @@ class FlushResult:
 
 
 def _insert():
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from tracker import refdata
 from tracker.clock import Clock, utcnow
-from tracker.extensions import db
+from tracker.extensions import db, insert
 from tracker.problems.models import Problem
 from tracker.reminders.models import ReminderSweep
 from tracker.tasks.models import Task
@@ -66,11 +65,5 @@ def changed_ids(since: datetime) -> list[int]:
 def record(w: Window) -> None:
     """The rule has looked at everything of `w` (in the caller's transaction)."""
     values = {"swept_on": w.today, "started_at": w.started_at, "stamp": w.stamp}
-    update = sa.update(ReminderSweep).where(ReminderSweep.rule == w.rule).values(**values)
-    if db.session.execute(update.execution_options(synchronize_session=False)).rowcount:
-        return
-    try:
-        with db.session.begin_nested():
-            db.session.execute(sa.insert(ReminderSweep).values(rule=w.rule, **values))
-    except IntegrityError:  # another pass recorded it first (two schedulers for a moment)
-        db.session.execute(update.execution_options(synchronize_session=False))
+    db.session.execute(insert(ReminderSweep).values(rule=w.rule, **values)
+                       .on_conflict_do_update(index_elements=["rule"], set_=values))

@@ -11,9 +11,8 @@ notice: a rolled-back issue rolls its number back too, so no gap is left. A uniq
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from tracker.extensions import db
+from tracker.extensions import db, insert
 from tracker.supervision.models import NoticeCounter, NoticeKind
 
 
@@ -30,7 +29,6 @@ def next_number(unit_id: int, year: int, kind: NoticeKind) -> int:
     """The next number in the caller's transaction (the counter row stays locked until it ends)."""
     number = _bump(unit_id, year, kind)
     if number is None:  # the first notice of this unit, year and kind: create the row, then bump it
-        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
         db.session.execute(insert(NoticeCounter).values(unit_id=unit_id, year=year, kind=kind, last_number=0)
                            .on_conflict_do_nothing())
         number = _bump(unit_id, year, kind)
