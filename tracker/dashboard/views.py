@@ -36,6 +36,11 @@ def _form(top: int | None) -> DashboardForm:
     return form
 
 
+def _recount() -> bool:
+    """The reader asked to count the figures again ("Count them again now")."""
+    return request.args.get("recount") == "1"
+
+
 def _board(form: DashboardForm):
     """The dashboard for a valid form, or None with the errors set on the form."""
     if request.args and not form.validate():
@@ -43,7 +48,7 @@ def _board(form: DashboardForm):
     unit = db.session.get(Unit, form.unit.data) if form.unit.data else None
     try:
         return dashboard(current_user, unit, form.date_from.data, form.date_to.data, request_clock(),
-                         recount=request.args.get("recount") == "1")
+                         recount=_recount())
     except PermissionDenied as exc:
         form.unit.errors = [*form.unit.errors, exc.message]
     except ValidationFailed as exc:
@@ -62,7 +67,7 @@ def index():
     board = _board(form)
     if board is None:
         return render_template("dashboard/index.html", form=form, board=None), 422
-    if "recount" in request.args:
+    if _recount():
         # Counted and kept: show them from the snapshot at an address whose reload does not count again.
         args = {k: v for k, v in request.args.items() if k != "recount"}
         return redirect(url_for("dashboard.index", **args))
